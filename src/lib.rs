@@ -1,0 +1,6 @@
+//! kmipd: a KMIP key management server.
+//!
+//! Layout (imports point one way: `ttlv` ← `kmip` ← `ops` → `store`, `crypto`, `policy`,
+//! `audit`; `server` → `ops`):
+//! - [`ttlv`]: the TTLV codec, pure and sans-IO: binary (nom), XML and JSON encodings, framing.
+pub mod ttlv;

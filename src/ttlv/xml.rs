@@ -1,0 +1,1 @@
+//! The XML encoding of TTLV (KMIP Additional Message Encodings v1.0, section 6).
