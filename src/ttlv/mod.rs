@@ -62,3 +62,6 @@ impl<'a> Item<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
