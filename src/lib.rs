@@ -4,3 +4,4 @@
 //! `audit`; `server` → `ops`):
 //! - [`ttlv`]: the TTLV codec, pure and sans-IO: binary (nom), XML and JSON encodings, framing.
 pub mod ttlv;
+pub mod kmip;

@@ -31,7 +31,7 @@ mod names;
 pub mod xml;
 
 pub use decode::{DecodeLimits, decode, decode_with};
-pub use encode::{encode, encode_into};
+pub use encode::{Open, Writer, encode, encode_into};
 pub use error::{DecodeError, DecodeErrorKind, TextError};
 pub use item::{Item, ItemType, Tag, Value};
 pub use names::{NameContext, Names, NoNames};

@@ -1,0 +1,112 @@
+//! The `kmipd` command line: clap definitions and the small commands that need no server.
+//!
+//! `kmipd ttlv convert` and `kmipd ttlv show` let an operator read and translate captured
+//! KMIP messages between binary TTLV, hex, XML and JSON.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::kmip::KmipNames;
+use crate::ttlv::{self, Format};
+
+#[derive(Parser, Debug)]
+#[command(name = "kmipd", version, about = "A KMIP key management server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Read, write and translate TTLV messages.
+    #[command(subcommand)]
+    Ttlv(TtlvCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TtlvCommand {
+    /// Convert messages between binary TTLV, hex (one message per line), XML and JSON.
+    ///
+    /// With `--from xml`, an OASIS test-case file (a `<KMIP>` root holding several messages)
+    /// converts every message in order.
+    Convert(ConvertArgs),
+    /// Print a message in readable form: tag names, types, decoded enumerations and masks.
+    /// Byte strings are printed in full, key material included.
+    Show(ShowArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ConvertArgs {
+    #[arg(long, value_enum)]
+    pub from: FormatArg,
+    #[arg(long, value_enum)]
+    pub to: FormatArg,
+    /// The input file; `-` or nothing for standard input.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// The form of the input.
+    #[arg(long, value_enum, default_value = "ttlv")]
+    pub from: FormatArg,
+    /// The input file; `-` or nothing for standard input.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FormatArg {
+    Ttlv,
+    Hex,
+    Xml,
+    Json,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Ttlv => Format::Ttlv,
+            FormatArg::Hex => Format::Hex,
+            FormatArg::Xml => Format::Xml,
+            FormatArg::Json => Format::Json,
+        }
+    }
+}
+
+fn read_input(file: &Option<PathBuf>) -> Result<Vec<u8>, String> {
+    let mut input = Vec::new();
+    match file {
+        Some(path) if path.as_os_str() != "-" => {
+            input = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        _ => {
+            std::io::stdin()
+                .read_to_end(&mut input)
+                .map_err(|e| format!("standard input: {e}"))?;
+        }
+    }
+    Ok(input)
+}
+
+/// Runs a `ttlv` subcommand, writing to `out`.
+pub fn run_ttlv(cmd: &TtlvCommand, out: &mut dyn Write) -> Result<(), String> {
+    match cmd {
+        TtlvCommand::Convert(args) => {
+            let input = read_input(&args.file)?;
+            let bytes = ttlv::convert(&input, args.from.into(), args.to.into(), &KmipNames)
+                .map_err(|e| e.to_string())?;
+            out.write_all(&bytes).map_err(|e| e.to_string())
+        }
+        TtlvCommand::Show(args) => {
+            let input = read_input(&args.file)?;
+            let items = ttlv::convert::read(&input, args.from.into(), &KmipNames)
+                .map_err(|e| e.to_string())?;
+            for item in &items {
+                writeln!(out, "{}", ttlv::show(item, &KmipNames)).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        }
+    }
+}
