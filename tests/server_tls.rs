@@ -333,10 +333,7 @@ async fn tls12_serves_ecdhe_aes_gcm_only() {
     )
     .await;
 
-    let gcm = tls12_client(
-        &pki,
-        cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-    );
+    let gcm = tls12_client(&pki, cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256);
     let mut stream = connect(server.addr, gcm).await.unwrap();
     let (_, conn) = stream.get_ref();
     assert_eq!(
@@ -422,10 +419,7 @@ async fn sessions_resume_with_tls13_and_tls12() {
         },
     )
     .await;
-    let tls12 = tls12_client(
-        &pki,
-        cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-    );
+    let tls12 = tls12_client(&pki, cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384);
     for (label, client) in [("TLS 1.3", admin_client(&pki)), ("TLS 1.2", tls12)] {
         for (attempt, kind) in [(1, HandshakeKind::Full), (2, HandshakeKind::Resumed)] {
             let mut stream = connect(server.addr, client.clone()).await.unwrap();
