@@ -106,9 +106,12 @@ impl Settings {
 
 /// Serves TLS connections from `listener` until `shutdown` completes.
 ///
-/// Then the listener is closed at once (new connections are refused), idle connections are
-/// closed, and requests already received are answered; after [`Limits::shutdown_grace`] the
-/// remaining connections are dropped. Returns when every connection task has ended.
+/// Then the listener is closed at once (new connections are refused) and each connection
+/// ends at its next quiet point: an idle one at once, one whose request is in the handler
+/// (or still arriving) after that request's response is written. Further pipelined requests
+/// are not read. After [`Limits::shutdown_grace`] the remaining connections are dropped
+/// (a handler already running on the blocking pool finishes, but its answer is discarded).
+/// Returns when every connection task has ended.
 pub async fn run(
     listener: TcpListener,
     settings: Arc<Settings>,

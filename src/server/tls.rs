@@ -11,7 +11,9 @@
 //!   for every few requests;
 //! - self-signed client certificates (vCenter) are trusted only when pinned by the SHA-256
 //!   of their DER encoding. A pinned certificate skips path validation, never the
-//!   handshake signature check, which is always done with the provider's algorithms.
+//!   handshake signature check, which is always done with the provider's algorithms. Its
+//!   validity dates are not checked either: the pin is the trust decision, and removing the
+//!   pin (and restarting, which also invalidates session tickets) is the revocation.
 //!
 //! The [`Principal`] is derived from the verified end-entity certificate: its subject CN by
 //! default, or the first SAN of a configured type.
