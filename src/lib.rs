@@ -1,7 +1,17 @@
 //! kmipd: a KMIP key management server.
 //!
-//! Layout (imports point one way: `ttlv` ← `kmip` ← `ops` → `store`, `crypto`, `policy`,
-//! `audit`; `server` → `ops`):
+//! Layout (imports point one way: `ttlv` ← `kmip` ← `ops` → `store`, `crypto`, `policy`;
+//! `server` → `ops`; `main` → `cli` → everything):
 //! - [`ttlv`]: the TTLV codec, pure and sans-IO: binary (nom), XML and JSON encodings, framing.
-pub mod ttlv;
+//! - [`kmip`]: tag and enumeration tables generated from the spec, typed messages, attributes,
+//!   managed objects, the 1.x ⇄ 2.x adapter, and the one mapping to Result Reason.
+//! - [`policy`]: principals and the one access check.
+//! - [`store`]: the object store trait and its implementations.
+//! - [`server`]: the TLS listener, connection loop, limits, shutdown, development PKI.
+//! - [`cli`]: the command line.
+pub mod cli;
 pub mod kmip;
+pub mod policy;
+pub mod server;
+pub mod store;
+pub mod ttlv;

@@ -1,0 +1,234 @@
+//! One client connection: the TLS handshake, the principal, then a loop of framed requests
+//! answered strictly in order.
+//!
+//! The receive buffer only grows while a message is incomplete, and only up to the length
+//! its header declared after [`frame::check`] has held it against the limit. Every read and
+//! write is bounded by a deadline; on any error the task ends and the socket is dropped, so
+//! a vanished client costs nothing more than its task.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, watch};
+use tokio::time::{Instant, timeout, timeout_at};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tracing::{debug, info, warn};
+
+use super::tls::{Principal, principal_from_cert};
+use super::{Handler, Metrics, Settings};
+use crate::ttlv::frame::{self, Frame};
+
+/// Most bytes reserved for one read; a large message is received in several.
+const READ_CHUNK: usize = 16 * 1024;
+/// Longest wait for a polite TLS close (close_notify) before the socket is just dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the accept loop hands to a connection task.
+pub(super) struct Conn {
+    pub tcp: TcpStream,
+    pub peer: SocketAddr,
+    pub acceptor: TlsAcceptor,
+    pub settings: Arc<Settings>,
+    pub handler: Arc<dyn Handler>,
+    pub stop: watch::Receiver<bool>,
+    pub slot: OwnedSemaphorePermit,
+}
+
+/// Holds the connection's slot under the cap and its place in the active count.
+struct Active {
+    metrics: Arc<Metrics>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        Metrics::decr(&self.metrics.connections_active);
+    }
+}
+
+pub(super) async fn serve(conn: Conn) {
+    let Conn {
+        tcp,
+        peer,
+        acceptor,
+        settings,
+        handler,
+        mut stop,
+        slot,
+    } = conn;
+    let metrics = settings.metrics.clone();
+    Metrics::incr(&metrics.connections_active);
+    let _active = Active {
+        metrics: metrics.clone(),
+        _slot: slot,
+    };
+
+    let handshake = timeout(settings.limits.handshake_timeout, acceptor.accept(tcp));
+    let stream = tokio::select! {
+        result = handshake => match result {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                Metrics::incr(&metrics.handshake_failures);
+                info!(%peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                Metrics::incr(&metrics.handshake_failures);
+                info!(%peer, "TLS handshake timed out");
+                return;
+            }
+        },
+        () = stopped(&mut stop) => return,
+    };
+
+    let (_, tls) = stream.get_ref();
+    let identity = match tls.peer_certificates().and_then(|chain| chain.first()) {
+        Some(cert) => principal_from_cert(cert, settings.identity).map_err(|e| e.to_string()),
+        None => Err("no client certificate".to_string()),
+    };
+    let principal = match identity {
+        Ok(principal) => Arc::new(principal),
+        Err(reason) => {
+            Metrics::incr(&metrics.handshake_failures);
+            warn!(%peer, %reason, "client certificate names no principal; closing");
+            close(stream).await;
+            return;
+        }
+    };
+    info!(
+        %peer,
+        principal = ?principal.name,
+        version = ?tls.protocol_version(),
+        suite = ?tls.negotiated_cipher_suite().map(|s| s.suite()),
+        kind = ?tls.handshake_kind(),
+        "client connected"
+    );
+
+    let session = Session {
+        stream,
+        peer,
+        principal,
+        settings,
+        handler,
+        stop,
+    };
+    session.run().await;
+}
+
+struct Session {
+    stream: TlsStream<TcpStream>,
+    peer: SocketAddr,
+    principal: Arc<Principal>,
+    settings: Arc<Settings>,
+    handler: Arc<dyn Handler>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Session {
+    async fn run(mut self) {
+        let limits = self.settings.limits;
+        let metrics = self.settings.metrics.clone();
+        let peer = self.peer;
+        let principal = self.principal.name.clone();
+        let mut buf = BytesMut::new();
+        // Between messages: since the last response. Within one: since its first byte.
+        let mut deadline = Instant::now() + limits.idle_timeout;
+        loop {
+            match frame::check(&buf, limits.max_message_size) {
+                Ok(Frame::Complete(len)) => {
+                    let request = buf.split_to(len).freeze();
+                    Metrics::incr(&metrics.requests);
+                    let handler = self.handler.clone();
+                    let who = self.principal.clone();
+                    let answer =
+                        tokio::task::spawn_blocking(move || handler.handle(&who, &request)).await;
+                    let Ok(response) = answer else {
+                        warn!(%peer, ?principal, "request handler failed; closing");
+                        return;
+                    };
+                    let write = async {
+                        self.stream.write_all(&response).await?;
+                        self.stream.flush().await
+                    };
+                    match timeout(limits.idle_timeout, write).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            debug!(%peer, ?principal, error = %e, "client gone while answering");
+                            return;
+                        }
+                        Err(_) => {
+                            Metrics::incr(&metrics.idle_timeouts);
+                            info!(%peer, ?principal, "client does not take its response; closing");
+                            return;
+                        }
+                    }
+                    if *self.stop.borrow() {
+                        debug!(%peer, ?principal, "answered during shutdown; closing");
+                        close(self.stream).await;
+                        return;
+                    }
+                    deadline = Instant::now() + limits.idle_timeout;
+                }
+                Ok(Frame::Incomplete { total }) => {
+                    let wanted = total.map_or(READ_CHUNK, |t| t.saturating_sub(buf.len()));
+                    buf.reserve(wanted.clamp(frame::HEADER_LEN, READ_CHUNK));
+                    let was_empty = buf.is_empty();
+                    let read = tokio::select! {
+                        read = timeout_at(deadline, self.stream.read_buf(&mut buf)) => read,
+                        () = stopped(&mut self.stop), if was_empty => {
+                            debug!(%peer, ?principal, "idle at shutdown; closing");
+                            close(self.stream).await;
+                            return;
+                        }
+                    };
+                    match read {
+                        Ok(Ok(0)) if was_empty => {
+                            debug!(%peer, ?principal, "client closed the connection");
+                            return;
+                        }
+                        Ok(Ok(0)) => {
+                            info!(%peer, ?principal, received = buf.len(), "client closed mid-message");
+                            return;
+                        }
+                        Ok(Ok(_)) => {
+                            if was_empty {
+                                deadline = Instant::now() + limits.idle_timeout;
+                            }
+                        }
+                        Ok(Err(e)) => {
+                            debug!(%peer, ?principal, error = %e, "read failed; closing");
+                            return;
+                        }
+                        Err(_) => {
+                            Metrics::incr(&metrics.idle_timeouts);
+                            info!(%peer, ?principal, mid_message = !was_empty, "idle timeout; closing");
+                            close(self.stream).await;
+                            return;
+                        }
+                    }
+                }
+                Err(e) => {
+                    Metrics::incr(&metrics.framing_errors);
+                    warn!(%peer, ?principal, error = %e, "input cannot be framed; closing");
+                    close(self.stream).await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Resolves once shutdown has been signalled (or the server is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopping| *stopping).await;
+}
+
+/// Sends close_notify and shuts the socket down, waiting at most [`CLOSE_TIMEOUT`].
+async fn close(mut stream: TlsStream<TcpStream>) {
+    let _ = timeout(CLOSE_TIMEOUT, stream.shutdown()).await;
+}

@@ -1,0 +1,192 @@
+//! The network front of kmipd: a tokio listener, rustls with mandatory client certificates,
+//! one task per connection, limits, timeouts, graceful shutdown and counters.
+//!
+//! Layout:
+//! - `pki`: a development CA with server and client certificates (rcgen);
+//! - `tls`: the rustls server configuration, pinned client certificates, the [`Principal`];
+//! - `connection`: one connection: handshake, then framed requests answered in order;
+//! - `metrics`: connection-layer counters.
+//!
+//! Invariants:
+//! - no request byte is read before the client certificate is verified, and no buffer is
+//!   ever sized from a declared length before [`frame::check`](crate::ttlv::frame::check)
+//!   has held it against [`Limits::max_message_size`];
+//! - every wait on a client is bounded: the handshake by [`Limits::handshake_timeout`],
+//!   reads and writes by [`Limits::idle_timeout`];
+//! - request handling is synchronous and runs on tokio's blocking pool, never on the async
+//!   worker threads;
+//! - logs carry the peer address and principal, never message contents.
+//!
+//! This module may import anything; only it (and `main.rs`) touch sockets and the clock.
+
+mod connection;
+mod metrics;
+pub mod pki;
+pub mod tls;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tracing::{error, info, warn};
+
+pub use metrics::{Metrics, MetricsSnapshot};
+pub use pki::{DevPki, PkiError, issue_client};
+pub use tls::{IdentitySource, Principal, TlsError, TlsSettings};
+
+/// Answers one request message. Called once per complete frame, in order per connection.
+///
+/// Synchronous on purpose: storage and HSM calls block. The server runs it on the blocking
+/// pool; the returned bytes are written back as they are (they should be one TTLV message).
+pub trait Handler: Send + Sync + 'static {
+    /// `request` is exactly one framed TTLV Structure (header included).
+    fn handle(&self, principal: &Principal, request: &[u8]) -> Vec<u8>;
+}
+
+/// Bounds on what one client, or all of them together, can make the server hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request accepted, header included. Larger declared lengths close the
+    /// connection before anything is allocated for them. Default 1 MiB: ample for KMIP
+    /// (keys, certificates, batches), and with the connection cap it bounds receive
+    /// buffers to at most `max_connections × max_message_size` (512 MiB by default).
+    pub max_message_size: usize,
+    /// Connections served at once, handshakes included. Default 512. Connections over the
+    /// cap are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// Time allowed for the TLS handshake. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Time allowed between messages, for a message to arrive once its first byte has, and
+    /// for a response to be taken by the client. Default 60 s.
+    pub idle_timeout: Duration,
+    /// After shutdown is signalled, how long in-flight requests may take to finish and have
+    /// their responses written before their connections are dropped. Default 30 s.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: 1 << 20,
+            max_connections: 512,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Everything [`run`] needs besides the listener and the handler.
+#[derive(Debug)]
+pub struct Settings {
+    /// Built by [`tls::server_config`].
+    pub tls: Arc<rustls::ServerConfig>,
+    pub limits: Limits,
+    /// Which certificate field names the [`Principal`].
+    pub identity: IdentitySource,
+    /// Counters, shared so that the caller can read them while the server runs.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Settings {
+    /// Default limits, CN identity and fresh counters.
+    pub fn new(tls: Arc<rustls::ServerConfig>) -> Self {
+        Settings {
+            tls,
+            limits: Limits::default(),
+            identity: IdentitySource::default(),
+            metrics: Arc::default(),
+        }
+    }
+}
+
+/// Serves TLS connections from `listener` until `shutdown` completes.
+///
+/// Then the listener is closed at once (new connections are refused) and each connection
+/// ends at its next quiet point: an idle one at once, one whose request is in the handler
+/// (or still arriving) after that request's response is written. Further pipelined requests
+/// are not read. After [`Limits::shutdown_grace`] the remaining connections are dropped
+/// (a handler already running on the blocking pool finishes, but its answer is discarded).
+/// Returns when every connection task has ended.
+pub async fn run(
+    listener: TcpListener,
+    settings: Arc<Settings>,
+    handler: Arc<dyn Handler>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let acceptor = TlsAcceptor::from(settings.tls.clone());
+    let slots = Arc::new(Semaphore::new(settings.limits.max_connections));
+    let mut tasks = JoinSet::new();
+    if let Ok(addr) = listener.local_addr() {
+        info!(%addr, "listening");
+    }
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            Some(ended) = tasks.join_next(), if !tasks.is_empty() => log_task_end(ended),
+            accepted = listener.accept() => {
+                let (tcp, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    Metrics::incr(&settings.metrics.connections_refused);
+                    warn!(%peer, cap = settings.limits.max_connections, "connection cap reached; closing");
+                    drop(tcp);
+                    continue;
+                };
+                Metrics::incr(&settings.metrics.connections_accepted);
+                let _ = tcp.set_nodelay(true);
+                tasks.spawn(connection::serve(connection::Conn {
+                    tcp,
+                    peer,
+                    acceptor: acceptor.clone(),
+                    settings: settings.clone(),
+                    handler: handler.clone(),
+                    stop: stop_rx.clone(),
+                    slot,
+                }));
+            }
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    info!(connections = tasks.len(), "shutting down: listener closed");
+    let drain = async {
+        while let Some(ended) = tasks.join_next().await {
+            log_task_end(ended);
+        }
+    };
+    if tokio::time::timeout(settings.limits.shutdown_grace, drain)
+        .await
+        .is_err()
+    {
+        warn!(
+            connections = tasks.len(),
+            "shutdown grace period over; dropping connections"
+        );
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+    }
+    info!("server stopped");
+}
+
+fn log_task_end(ended: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = ended {
+        if e.is_panic() {
+            error!("connection task panicked");
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! The rustls server configuration and the client identity.
+//!
+//! Policy kept here, in one place:
+//! - mutual TLS is mandatory: a client without a certificate the server trusts never gets
+//!   past the handshake;
+//! - protocols TLS 1.3 and TLS 1.2; TLS 1.2 only with ECDHE and AES-GCM (the suites KMIP 1.x
+//!   profiles and rustls both allow); the crypto provider is aws-lc-rs, chosen explicitly so
+//!   that the process-wide default provider does not matter;
+//! - session resumption both ways: a stateful session cache (TLS 1.2 session IDs) and
+//!   stateless tickets (TLS 1.2 tickets and TLS 1.3), since some clients (Veeam) reconnect
+//!   for every few requests;
+//! - self-signed client certificates (vCenter) are trusted only when pinned by the SHA-256
+//!   of their DER encoding. A pinned certificate skips path validation, never the
+//!   handshake signature check, which is always done with the provider's algorithms. Its
+//!   validity dates are not checked either: the pin is the trust decision, and removing the
+//!   pin (and restarting, which also invalidates session tickets) is the revocation.
+//!
+//! The [`Principal`] is derived from the verified end-entity certificate: its subject CN by
+//! default, or the first SAN of a configured type.
+
+use std::fmt;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::{CryptoProvider, aws_lc_rs};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{ServerSessionMemoryCache, WebPkiClientVerifier};
+use rustls::{
+    CertificateError, CipherSuite, DigitallySignedStruct, DistinguishedName, RootCertStore,
+    SignatureScheme,
+};
+use sha2::{Digest, Sha256};
+use x509_parser::extensions::GeneralName;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+/// Why a TLS configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}: no certificate found")]
+    NoCertificate(PathBuf),
+    #[error("{0}: no private key found")]
+    NoKey(PathBuf),
+    #[error("no client CA and no pinned client certificate: no client could connect")]
+    NoClientTrust,
+    #[error("client CA certificates rejected: {0}")]
+    ClientVerifier(#[from] rustls::server::VerifierBuilderError),
+    #[error("TLS configuration rejected: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// What the server needs to build its TLS configuration.
+pub struct TlsSettings {
+    /// The server certificate first, then any intermediates.
+    pub cert_chain: Vec<CertificateDer<'static>>,
+    /// The server's private key (an ECDSA P-256 key is the recommended default).
+    pub key: PrivateKeyDer<'static>,
+    /// CAs whose client certificates are accepted after full path validation.
+    pub client_cas: Vec<CertificateDer<'static>>,
+    /// SHA-256 fingerprints (of the DER encoding) of client certificates trusted as they are.
+    pub pinned_clients: Vec<[u8; 32]>,
+    /// Entries in the stateful TLS session cache.
+    pub session_cache_size: usize,
+}
+
+impl TlsSettings {
+    /// Reads the server chain, its key and the client CA bundle from PEM files.
+    pub fn from_pem_files(cert: &Path, key: &Path, client_ca: &Path) -> Result<Self, TlsError> {
+        Ok(TlsSettings {
+            cert_chain: load_certs(cert)?,
+            key: load_key(key)?,
+            client_cas: load_certs(client_ca)?,
+            pinned_clients: Vec::new(),
+            session_cache_size: DEFAULT_SESSION_CACHE,
+        })
+    }
+}
+
+impl fmt::Debug for TlsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsSettings")
+            .field("cert_chain", &self.cert_chain.len())
+            .field("key", &"<redacted>")
+            .field("client_cas", &self.client_cas.len())
+            .field("pinned_clients", &self.pinned_clients.len())
+            .field("session_cache_size", &self.session_cache_size)
+            .finish()
+    }
+}
+
+/// Default number of entries in the stateful session cache.
+pub const DEFAULT_SESSION_CACHE: usize = 1024;
+
+/// Reads every certificate of a PEM file.
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let mut reader = open(path)?;
+    let certs = rustls_pemfile::certs(&mut reader)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| io_error(path, source))?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate(path.to_path_buf()));
+    }
+    Ok(certs)
+}
+
+/// Reads the first private key (PKCS#8, SEC1 or PKCS#1) of a PEM file.
+pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let mut reader = open(path)?;
+    rustls_pemfile::private_key(&mut reader)
+        .map_err(|source| io_error(path, source))?
+        .ok_or_else(|| TlsError::NoKey(path.to_path_buf()))
+}
+
+/// The SHA-256 of a certificate's DER encoding: the form in which clients are pinned.
+pub fn fingerprint(cert_der: &[u8]) -> [u8; 32] {
+    Sha256::digest(cert_der).into()
+}
+
+/// The crypto provider of the server: aws-lc-rs, with TLS 1.2 suites cut down to
+/// ECDHE + AES-GCM. TLS 1.3 suites are kept as rustls ships them.
+pub fn provider() -> Arc<CryptoProvider> {
+    const TLS12_ALLOWED: [CipherSuite; 4] = [
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    ];
+    let mut provider = aws_lc_rs::default_provider();
+    provider.cipher_suites.retain(|suite| match suite {
+        rustls::SupportedCipherSuite::Tls13(_) => true,
+        rustls::SupportedCipherSuite::Tls12(_) => TLS12_ALLOWED.contains(&suite.suite()),
+    });
+    Arc::new(provider)
+}
+
+/// Builds the rustls server configuration described in the module documentation.
+pub fn server_config(settings: TlsSettings) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let provider = provider();
+    let verifier = client_verifier(&settings, provider.clone())?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(settings.cert_chain, settings.key)?;
+    config.session_storage = ServerSessionMemoryCache::new(settings.session_cache_size.max(1));
+    config.ticketer = aws_lc_rs::Ticketer::new()?;
+    Ok(Arc::new(config))
+}
+
+fn client_verifier(
+    settings: &TlsSettings,
+    provider: Arc<CryptoProvider>,
+) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+    let webpki = if settings.client_cas.is_empty() {
+        None
+    } else {
+        let mut roots = RootCertStore::empty();
+        for ca in &settings.client_cas {
+            roots.add(ca.clone())?;
+        }
+        Some(
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()?,
+        )
+    };
+    match (webpki, settings.pinned_clients.is_empty()) {
+        (None, true) => Err(TlsError::NoClientTrust),
+        (Some(webpki), true) => Ok(webpki),
+        (webpki, false) => Ok(Arc::new(PinningVerifier {
+            webpki,
+            pinned: settings.pinned_clients.clone(),
+            provider,
+        })),
+    }
+}
+
+/// Accepts a pinned end-entity certificate as it is; anything else goes to the webpki
+/// verifier (or is rejected when no CA is configured).
+#[derive(Debug)]
+struct PinningVerifier {
+    webpki: Option<Arc<dyn ClientCertVerifier>>,
+    pinned: Vec<[u8; 32]>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ClientCertVerifier for PinningVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        match &self.webpki {
+            Some(webpki) => webpki.root_hint_subjects(),
+            None => &[],
+        }
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let print = fingerprint(end_entity);
+        if self.pinned.contains(&print) {
+            return Ok(ClientCertVerified::assertion());
+        }
+        match &self.webpki {
+            Some(webpki) => webpki.verify_client_cert(end_entity, intermediates, now),
+            None => Err(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer,
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// The authenticated client of a connection, as handed to the request handler.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Principal {
+    /// The identity taken from the certificate (see [`IdentitySource`]).
+    pub name: String,
+    /// SHA-256 of the client's end-entity certificate (DER).
+    pub cert_sha256: [u8; 32],
+}
+
+impl fmt::Debug for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Principal({:?}, sha256:{})",
+            self.name,
+            hex::encode(&self.cert_sha256[..8])
+        )
+    }
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// Which field of the client certificate names the principal.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IdentitySource {
+    /// The first Common Name of the subject.
+    #[default]
+    CommonName,
+    /// The first DNS name in the Subject Alternative Names.
+    SanDns,
+    /// The first e-mail address (rfc822Name) in the Subject Alternative Names.
+    SanEmail,
+    /// The first URI in the Subject Alternative Names.
+    SanUri,
+}
+
+/// Why no principal could be derived from a (verified) client certificate.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IdentityError {
+    #[error("client certificate cannot be parsed")]
+    Unparsable,
+    #[error("client certificate has no {0:?} identity")]
+    Missing(IdentitySource),
+}
+
+/// Derives the principal from a client's end-entity certificate.
+pub fn principal_from_cert(
+    cert: &CertificateDer<'_>,
+    source: IdentitySource,
+) -> Result<Principal, IdentityError> {
+    let (_, parsed) = X509Certificate::from_der(cert).map_err(|_| IdentityError::Unparsable)?;
+    let name = match source {
+        IdentitySource::CommonName => parsed
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .map(str::to_owned),
+        san => parsed
+            .subject_alternative_name()
+            .map_err(|_| IdentityError::Unparsable)?
+            .and_then(|ext| {
+                ext.value
+                    .general_names
+                    .iter()
+                    .find_map(|name| match (san, name) {
+                        (IdentitySource::SanDns, GeneralName::DNSName(s))
+                        | (IdentitySource::SanEmail, GeneralName::RFC822Name(s))
+                        | (IdentitySource::SanUri, GeneralName::URI(s)) => Some((*s).to_owned()),
+                        _ => None,
+                    })
+            }),
+    };
+    match name {
+        Some(name) if !name.is_empty() => Ok(Principal {
+            name,
+            cert_sha256: fingerprint(cert),
+        }),
+        _ => Err(IdentityError::Missing(source)),
+    }
+}
+
+fn open(path: &Path) -> Result<BufReader<File>, TlsError> {
+    File::open(path)
+        .map(BufReader::new)
+        .map_err(|source| io_error(path, source))
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> TlsError {
+    TlsError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
