@@ -1,0 +1,546 @@
+//! The operation dispatcher: one request message in, one response message out.
+//!
+//! [`Kms::handle`] is synchronous and takes `now` as an argument: the server calls it on a
+//! blocking thread, and tests control the clock. It
+//! 1. decodes the TTLV within [`DecodeLimits`] and reads the header in the encoding of the
+//!    request's protocol version (1.0–1.4, 2.0–2.1; a later minor version of a known major
+//!    one is read as the latest we know, another major gets Invalid Message);
+//! 2. runs the batch items in order through [`policy`](crate::policy) and the handlers,
+//!    honouring Batch Error Continuation Option (Stop, Continue, Undo with Operation Undone),
+//!    ID Placeholder, Unique Batch Item ID and critical Message Extensions;
+//! 3. encodes the response for the request's version with a Time Stamp, checks Maximum
+//!    Response Size (Response Too Large, and then nothing is written), commits the batch's
+//!    writes durably, and only then returns the response bytes.
+//!
+//! Writes of a batch are collected in a [`Txn`] and committed as one write set; a write set
+//! that lost a race with another client is run again from the start.
+//!
+//! Must not import sockets or TLS.
+
+mod attributes;
+mod lifecycle;
+mod locate;
+mod objects;
+mod server_info;
+mod txn;
+
+use std::sync::Arc;
+
+use crate::kmip::codec::{ByteString, Cx, DateTime, ModelError, Ttlv, structure};
+use crate::kmip::messages::*;
+use crate::kmip::result::decode_result_reason;
+use crate::kmip::*;
+use crate::policy::{Policy, Principal};
+use crate::store::{ObjectStore, StoreError};
+use crate::ttlv::{self, DecodeLimits, Item, Tag};
+
+pub use txn::Txn;
+
+/// The protocol versions this server speaks, in its order of preference.
+pub const SUPPORTED_VERSIONS: [KmipVersion; 7] = [
+    KmipVersion::V2_1,
+    KmipVersion::V2_0,
+    KmipVersion::V1_4,
+    KmipVersion::V1_3,
+    KmipVersion::V1_2,
+    KmipVersion::V1_1,
+    KmipVersion::V1_0,
+];
+
+/// How many times a batch that lost a write race is run again before giving up.
+const MAX_RETRIES: usize = 8;
+
+/// Settings of the dispatcher.
+#[derive(Clone, Debug)]
+pub struct OpsConfig {
+    pub limits: DecodeLimits,
+    /// Batch items accepted in one request.
+    pub max_batch_items: usize,
+    /// Objects returned by one Locate when the client sets no Maximum Items.
+    pub max_locate_items: usize,
+    pub vendor_identification: String,
+    pub server_name: String,
+}
+
+impl Default for OpsConfig {
+    fn default() -> Self {
+        OpsConfig {
+            limits: DecodeLimits::default(),
+            max_batch_items: 256,
+            max_locate_items: 10_000,
+            vendor_identification: "kmipd".into(),
+            server_name: format!("kmipd {}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// The key management service: the store, the policy and the settings every handler uses.
+pub struct Kms {
+    pub store: Arc<dyn ObjectStore>,
+    pub policy: Policy,
+    pub config: OpsConfig,
+}
+
+/// A failed operation: the Result Reason the client gets, and a message for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpError {
+    pub reason: ResultReason,
+    pub message: String,
+}
+
+impl OpError {
+    pub fn new(reason: ResultReason, message: impl Into<String>) -> Self {
+        OpError {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ModelError> for OpError {
+    fn from(e: ModelError) -> Self {
+        OpError::new(e.result_reason(), e.to_string())
+    }
+}
+
+impl From<StoreError> for OpError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => OpError::new(ResultReason::GeneralFailure, "write conflict"),
+            StoreError::Sealing(_) => OpError::new(
+                ResultReason::CryptographicFailure,
+                "key material could not be processed",
+            ),
+            StoreError::Storage(_) | StoreError::Corrupt(_) => {
+                OpError::new(ResultReason::GeneralFailure, "storage failure")
+            }
+        }
+    }
+}
+
+impl From<crate::policy::Denied> for OpError {
+    fn from(e: crate::policy::Denied) -> Self {
+        OpError::new(ResultReason::PermissionDenied, e.to_string())
+    }
+}
+
+/// What a handler sees: the batch's transaction, who asks, when, and in which version.
+pub struct OpCtx<'k, 's> {
+    pub kms: &'k Kms,
+    pub txn: &'s mut Txn<'k>,
+    pub principal: &'s Principal,
+    pub now: i64,
+    pub cx: Cx,
+    /// The ID Placeholder: the Unique Identifier the last operation of the batch produced.
+    pub id_placeholder: Option<String>,
+}
+
+impl OpCtx<'_, '_> {
+    /// The Unique Identifier a request names, or the ID Placeholder when it names none.
+    pub fn uid(&self, given: &Option<String>) -> Result<String, OpError> {
+        given
+            .clone()
+            .or_else(|| self.id_placeholder.clone())
+            .ok_or_else(|| {
+                OpError::new(
+                    ResultReason::InvalidField,
+                    "no Unique Identifier, and no ID Placeholder from an earlier batch item",
+                )
+            })
+    }
+
+    /// Reads an object the principal may use for `operation`.
+    pub fn object(
+        &mut self,
+        uid: &str,
+        operation: Operation,
+    ) -> Result<crate::store::ManagedObject, OpError> {
+        let object = self
+            .txn
+            .get(uid)?
+            .ok_or_else(|| OpError::new(ResultReason::ItemNotFound, format!("no object {uid}")))?;
+        self.kms
+            .policy
+            .authorize(self.principal, operation, uid, &object.owner)?;
+        Ok(object)
+    }
+}
+
+/// One batch item's outcome.
+struct Outcome {
+    operation: Option<Operation>,
+    unique_batch_item_id: Option<ByteString>,
+    result: Result<ResponsePayload, OpError>,
+    undone: bool,
+}
+
+impl Kms {
+    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
+        Kms {
+            store,
+            policy: Policy::default(),
+            config: OpsConfig::default(),
+        }
+    }
+
+    /// Answers one request message. Never panics on any input; always returns a response.
+    pub fn handle(&self, principal: &Principal, request: &[u8], now: i64) -> Vec<u8> {
+        let item = match ttlv::decode_with(request, self.config.limits) {
+            Ok(item) => item,
+            Err(e) => {
+                return message_error(
+                    ProtocolVersion::new(KmipVersion::V1_0),
+                    now,
+                    decode_result_reason(&e),
+                    &e.to_string(),
+                );
+            }
+        };
+        let raw_version = match peek_protocol_version(&item) {
+            Ok(v) => v,
+            Err(e) => {
+                return message_error(
+                    ProtocolVersion::new(KmipVersion::V1_0),
+                    now,
+                    ResultReason::InvalidMessage,
+                    &e.to_string(),
+                );
+            }
+        };
+        let Some(version) = spoken_version(&raw_version) else {
+            return message_error(
+                raw_version,
+                now,
+                ResultReason::InvalidMessage,
+                "protocol version not supported",
+            );
+        };
+        let cx = Cx::new(version);
+        let (header, items) = match read_request(&item, &cx, self.config.max_batch_items) {
+            Ok(parts) => parts,
+            Err(e) => {
+                return message_error(
+                    ProtocolVersion::new(version),
+                    now,
+                    e.reason,
+                    &e.message,
+                );
+            }
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut txn = Txn::new(self.store.as_ref());
+            let outcomes = self.run_batch(principal, &header, &items, &mut txn, now, cx);
+            let mut response = build_response(&header, version, now, outcomes);
+            let mut bytes = response.to_bytes(&cx);
+            if let Some(max) = header.maximum_response_size {
+                if bytes.len() > max.max(0) as usize {
+                    // Nothing is written: the client would not learn what was done.
+                    for item in &mut response.batch_item {
+                        *item = failure(
+                            item.operation,
+                            item.unique_batch_item_id.clone(),
+                            ResultReason::ResponseTooLarge,
+                            "the response exceeds the Maximum Response Size",
+                        );
+                    }
+                    return response.to_bytes(&cx);
+                }
+            }
+            match txn.commit() {
+                Ok(()) => return bytes,
+                Err(StoreError::Conflict) if attempt < MAX_RETRIES => continue,
+                Err(e) => {
+                    tracing::error!(error = %e, "commit failed");
+                    let err = OpError::from(e);
+                    for item in &mut response.batch_item {
+                        if item.result_status == ResultStatus::Success {
+                            *item = failure(
+                                item.operation,
+                                item.unique_batch_item_id.clone(),
+                                err.reason,
+                                &err.message,
+                            );
+                        }
+                    }
+                    bytes = response.to_bytes(&cx);
+                    return bytes;
+                }
+            }
+        }
+    }
+
+    fn run_batch(
+        &self,
+        principal: &Principal,
+        header: &RequestHeader,
+        items: &[Result<RequestBatchItem, (Option<Operation>, Option<ByteString>, OpError)>],
+        txn: &mut Txn<'_>,
+        now: i64,
+        cx: Cx,
+    ) -> Vec<Outcome> {
+        let option = header
+            .batch_error_continuation_option
+            .unwrap_or(BatchErrorContinuationOption::Stop);
+        let mut outcomes: Vec<Outcome> = Vec::with_capacity(items.len());
+        let mut id_placeholder = None;
+        for item in items {
+            let mark = txn.mark();
+            let outcome = match item {
+                Err((operation, id, e)) => Outcome {
+                    operation: *operation,
+                    unique_batch_item_id: id.clone(),
+                    result: Err(e.clone()),
+                    undone: false,
+                },
+                Ok(item) => {
+                    let mut ctx = OpCtx {
+                        kms: self,
+                        txn,
+                        principal,
+                        now,
+                        cx,
+                        id_placeholder: id_placeholder.clone(),
+                    };
+                    let result = execute(item, &mut ctx);
+                    id_placeholder = ctx.id_placeholder;
+                    Outcome {
+                        operation: Some(item.operation),
+                        unique_batch_item_id: item.unique_batch_item_id.clone(),
+                        result,
+                        undone: false,
+                    }
+                }
+            };
+            let failed = outcome.result.is_err();
+            if failed {
+                // A failed item leaves nothing behind.
+                txn.rollback_to(mark);
+            }
+            outcomes.push(outcome);
+            if failed {
+                match option {
+                    BatchErrorContinuationOption::Continue => continue,
+                    BatchErrorContinuationOption::Undo => {
+                        txn.rollback_to(0);
+                        for done in outcomes.iter_mut() {
+                            if done.result.is_ok() {
+                                done.undone = true;
+                            }
+                        }
+                        break;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        outcomes
+    }
+}
+
+/// Runs one batch item.
+fn execute(item: &RequestBatchItem, ctx: &mut OpCtx<'_, '_>) -> Result<ResponsePayload, OpError> {
+    if let Some(ext) = item.message_extension.iter().find(|e| e.criticality_indicator) {
+        return Err(OpError::new(
+            ResultReason::FeatureNotSupported,
+            format!(
+                "critical Message Extension of vendor {} is not understood",
+                ext.vendor_identification
+            ),
+        ));
+    }
+    use RequestPayload as Rq;
+    use ResponsePayload as Rs;
+    Ok(match &item.request_payload {
+        Rq::DiscoverVersions(p) => Rs::DiscoverVersions(server_info::discover_versions(p)),
+        Rq::Query(p) => Rs::Query(server_info::query(p, ctx)),
+        Rq::Create(p) => Rs::Create(objects::create(p, ctx)?),
+        Rq::Register(p) => Rs::Register(objects::register(p, ctx)?),
+        Rq::Get(p) => Rs::Get(objects::get(p, ctx)?),
+        Rq::GetAttributes(p) => Rs::GetAttributes(attributes::get_attributes(p, ctx)?),
+        Rq::GetAttributeList(p) => Rs::GetAttributeList(attributes::get_attribute_list(p, ctx)?),
+        Rq::AddAttribute(p) => Rs::AddAttribute(attributes::add_attribute(p, ctx)?),
+        Rq::ModifyAttribute(p) => Rs::ModifyAttribute(attributes::modify_attribute(p, ctx)?),
+        Rq::DeleteAttribute(p) => Rs::DeleteAttribute(attributes::delete_attribute(p, ctx)?),
+        Rq::Locate(p) => Rs::Locate(locate::locate(p, ctx)?),
+        Rq::Activate(p) => Rs::Activate(lifecycle::activate(p, ctx)?),
+        Rq::Revoke(p) => Rs::Revoke(lifecycle::revoke(p, ctx)?),
+        Rq::Destroy(p) => Rs::Destroy(lifecycle::destroy(p, ctx)?),
+        _ => {
+            return Err(OpError::new(
+                ResultReason::OperationNotSupported,
+                format!("{:?} is not supported", item.operation),
+            ));
+        }
+    })
+}
+
+/// The version a request is read and answered in, or `None` for a major version this server
+/// does not speak. A later minor version of 1 or 2 is read as 1.4 or 2.1 (1.4 §11.1: same
+/// major version, different minor versions are processed normally).
+fn spoken_version(pv: &ProtocolVersion) -> Option<KmipVersion> {
+    KmipVersion::from_major_minor(pv.protocol_version_major, pv.protocol_version_minor).or(
+        match pv.protocol_version_major {
+            1 if pv.protocol_version_minor > 4 => Some(KmipVersion::V1_4),
+            2 if pv.protocol_version_minor > 1 => Some(KmipVersion::V2_1),
+            _ => None,
+        },
+    )
+}
+
+type ItemResult = Result<RequestBatchItem, (Option<Operation>, Option<ByteString>, OpError)>;
+
+/// Reads the header and each batch item on its own, so that one unreadable item fails alone.
+fn read_request(
+    message: &Item<'_>,
+    cx: &Cx,
+    max_items: usize,
+) -> Result<(RequestHeader, Vec<ItemResult>), OpError> {
+    if message.tag != Tag::RequestMessage {
+        return Err(OpError::new(
+            ResultReason::InvalidMessage,
+            "not a Request Message",
+        ));
+    }
+    let mut header = None;
+    let mut items = Vec::new();
+    for child in structure(message)? {
+        match child.tag {
+            Tag::RequestHeader if header.is_none() => header = Some(RequestHeader::read(child, cx)?),
+            Tag::BatchItem => {
+                if items.len() == max_items {
+                    return Err(OpError::new(
+                        ResultReason::InvalidMessage,
+                        format!("more than {max_items} batch items"),
+                    ));
+                }
+                items.push(RequestBatchItem::read(child, cx).map_err(|e| {
+                    let operation = child
+                        .child(Tag::Operation)
+                        .and_then(|op| Operation::read(op, cx).ok());
+                    let id = child
+                        .child(Tag::UniqueBatchItemID)
+                        .and_then(|id| ByteString::read(id, cx).ok());
+                    (operation, id, OpError::from(e))
+                }))
+            }
+            other => {
+                return Err(OpError::new(
+                    ResultReason::InvalidMessage,
+                    format!("unexpected {other} in a Request Message"),
+                ));
+            }
+        }
+    }
+    let header = header.ok_or_else(|| OpError::new(ResultReason::InvalidMessage, "no Request Header"))?;
+    if items.is_empty() || header.batch_count != items.len() as i32 {
+        return Err(OpError::new(
+            ResultReason::InvalidMessage,
+            format!(
+                "Batch Count is {} but the message holds {} batch items",
+                header.batch_count,
+                items.len()
+            ),
+        ));
+    }
+    Ok((header, items))
+}
+
+fn failure(
+    operation: Option<Operation>,
+    unique_batch_item_id: Option<ByteString>,
+    reason: ResultReason,
+    message: &str,
+) -> ResponseBatchItem {
+    ResponseBatchItem {
+        operation,
+        unique_batch_item_id,
+        result_status: ResultStatus::OperationFailed,
+        result_reason: Some(reason),
+        result_message: Some(message.to_string()),
+        asynchronous_correlation_value: None,
+        response_payload: None,
+        message_extension: Vec::new(),
+    }
+}
+
+fn response_header(
+    protocol_version: ProtocolVersion,
+    now: i64,
+    request: Option<&RequestHeader>,
+    batch_count: usize,
+) -> ResponseHeader {
+    ResponseHeader {
+        protocol_version,
+        time_stamp: DateTime(now),
+        nonce: None,
+        server_hashed_password: None,
+        attestation_type: Vec::new(),
+        client_correlation_value: request.and_then(|h| h.client_correlation_value.clone()),
+        server_correlation_value: None,
+        batch_count: batch_count as i32,
+    }
+}
+
+fn build_response(
+    header: &RequestHeader,
+    version: KmipVersion,
+    now: i64,
+    outcomes: Vec<Outcome>,
+) -> ResponseMessage {
+    let batch_item: Vec<ResponseBatchItem> = outcomes
+        .into_iter()
+        .map(|o| match o.result {
+            Ok(_) if o.undone => ResponseBatchItem {
+                operation: o.operation,
+                unique_batch_item_id: o.unique_batch_item_id,
+                result_status: ResultStatus::OperationUndone,
+                result_reason: None,
+                result_message: None,
+                asynchronous_correlation_value: None,
+                response_payload: None,
+                message_extension: Vec::new(),
+            },
+            Ok(payload) => ResponseBatchItem {
+                operation: o.operation,
+                unique_batch_item_id: o.unique_batch_item_id,
+                result_status: ResultStatus::Success,
+                result_reason: None,
+                result_message: None,
+                asynchronous_correlation_value: None,
+                response_payload: Some(payload),
+                message_extension: Vec::new(),
+            },
+            Err(e) => failure(o.operation, o.unique_batch_item_id, e.reason, &e.message),
+        })
+        .collect();
+    ResponseMessage {
+        response_header: response_header(
+            ProtocolVersion::new(version),
+            now,
+            Some(header),
+            batch_item.len(),
+        ),
+        batch_item,
+    }
+}
+
+/// A response for a message that could not be read at all: a header and one batch item
+/// without Operation (1.4 §11.1, "Message cannot be parsed").
+fn message_error(
+    protocol_version: ProtocolVersion,
+    now: i64,
+    reason: ResultReason,
+    message: &str,
+) -> Vec<u8> {
+    let cx = Cx::new(protocol_version.version().unwrap_or(KmipVersion::V1_0));
+    ResponseMessage {
+        response_header: response_header(protocol_version, now, None, 1),
+        batch_item: vec![failure(None, None, reason, message)],
+    }
+    .to_bytes(&cx)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,109 @@
+//! A batch's view of the store: reads see the batch's own earlier writes, writes wait in
+//! memory until the whole batch is committed as one write set.
+//!
+//! Every object touched is remembered with the revision first read, so the commit applies only
+//! if nobody changed those objects meanwhile ([`Expect`]). [`Txn::mark`] and
+//! [`Txn::rollback_to`] take back a failed batch item's writes, or all of them for Undo.
+
+use std::collections::HashMap;
+
+use crate::store::{Expect, ManagedObject, ObjectStore, StoreError, Write, WriteSet};
+
+pub struct Txn<'s> {
+    store: &'s dyn ObjectStore,
+    /// The revision each touched object had in the store (`Expect::Absent` if none).
+    base: HashMap<String, Expect>,
+    /// Changes in order: the object's new state (`None`: deleted), and the state it replaced
+    /// in this transaction, for rollback.
+    log: Vec<(String, Option<ManagedObject>, Option<Option<ManagedObject>>)>,
+    current: HashMap<String, Option<ManagedObject>>,
+}
+
+impl<'s> Txn<'s> {
+    pub fn new(store: &'s dyn ObjectStore) -> Self {
+        Txn {
+            store,
+            base: HashMap::new(),
+            log: Vec::new(),
+            current: HashMap::new(),
+        }
+    }
+
+    /// The object as this batch sees it.
+    pub fn get(&mut self, uid: &str) -> Result<Option<ManagedObject>, StoreError> {
+        if let Some(state) = self.current.get(uid) {
+            return Ok(state.clone());
+        }
+        let stored = self.store.get(uid)?;
+        self.base.entry(uid.to_string()).or_insert(match &stored {
+            Some(o) => Expect::Revision(o.revision),
+            None => Expect::Absent,
+        });
+        Ok(stored)
+    }
+
+    /// The store itself, for queries (Locate) that do not go through the batch's changes.
+    pub fn store(&self) -> &'s dyn ObjectStore {
+        self.store
+    }
+
+    fn record(&mut self, uid: String, state: Option<ManagedObject>) -> Result<(), StoreError> {
+        if !self.base.contains_key(&uid) {
+            self.get(&uid)?;
+        }
+        let previous = self.current.insert(uid.clone(), state.clone());
+        self.log.push((uid, state, previous));
+        Ok(())
+    }
+
+    /// Creates or replaces an object.
+    pub fn put(&mut self, object: ManagedObject) -> Result<(), StoreError> {
+        self.record(object.unique_identifier.clone(), Some(object))
+    }
+
+    /// Removes an object.
+    pub fn delete(&mut self, uid: &str) -> Result<(), StoreError> {
+        self.record(uid.to_string(), None)
+    }
+
+    /// A point to roll back to.
+    pub fn mark(&self) -> usize {
+        self.log.len()
+    }
+
+    /// Takes back every change made after `mark`.
+    pub fn rollback_to(&mut self, mark: usize) {
+        while self.log.len() > mark {
+            if let Some((uid, _, previous)) = self.log.pop() {
+                match previous {
+                    Some(state) => {
+                        self.current.insert(uid, state);
+                    }
+                    None => {
+                        self.current.remove(&uid);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Commits the batch's changes durably, all or nothing.
+    pub fn commit(self) -> Result<(), StoreError> {
+        let mut writes = Vec::new();
+        for (uid, state) in self.current {
+            let expect = self.base.get(&uid).copied().unwrap_or(Expect::Absent);
+            match state {
+                Some(object) => writes.push(Write::Put { object, expect }),
+                None if expect != Expect::Absent => writes.push(Write::Delete {
+                    unique_identifier: uid,
+                    expect,
+                }),
+                None => {}
+            }
+        }
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.store.commit(WriteSet { writes }).map(|_| ())
+    }
+}
