@@ -11,6 +11,7 @@
 //! - [`cli`]: the command line.
 pub mod cli;
 pub mod kmip;
+pub mod ops;
 pub mod policy;
 pub mod server;
 pub mod store;

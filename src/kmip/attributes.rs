@@ -341,9 +341,9 @@ attributes! {
     State(State) = State,
     UniqueIdentifier(String) = UniqueIdentifier,
     UsageLimits(UsageLimits) = UsageLimits,
-    X509CertificateIdentifier(X509CertificateIdentifier) = X509CertificateIdentifier,
-    X509CertificateIssuer(X509CertificateIssuer) = X509CertificateIssuer,
-    X509CertificateSubject(X509CertificateSubject) = X509CertificateSubject,
+    X509CertificateIdentifier(X509CertificateIdentifier) = X_509CertificateIdentifier,
+    X509CertificateIssuer(X509CertificateIssuer) = X_509CertificateIssuer,
+    X509CertificateSubject(X509CertificateSubject) = X_509CertificateSubject,
 }
 
 impl Attribute {

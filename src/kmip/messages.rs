@@ -170,7 +170,7 @@ payloads! {
     Query => QueryRequest, QueryResponse;
     Recover => UniqueIdentifierRequest, UniqueIdentifierResponse;
     Register => RegisterRequest, RegisterResponse;
-    Rekey => RekeyRequest, RekeyResponse;
+    ReKey => RekeyRequest, RekeyResponse;
     Revoke => RevokeRequest, UniqueIdentifierResponse;
     RNGRetrieve => RNGRetrieveRequest, RNGRetrieveResponse;
     RNGSeed => RNGSeedRequest, RNGSeedResponse;

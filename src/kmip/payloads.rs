@@ -437,7 +437,7 @@ kmip_struct! {
         build_level: opt String = BuildLevel,
         build_date: opt String = BuildDate,
         cluster_info: opt String = ClusterInfo,
-        alternative_failover_endpoints: vec String = AlternativeFailoverEndpoints,
+        alternative_failover_endpoints: vec String = AlternateFailoverEndpoints,
     }
 }
 

@@ -271,12 +271,12 @@ impl Kms {
         }
     }
 
-    fn run_batch(
-        &self,
+    fn run_batch<'k>(
+        &'k self,
         principal: &Principal,
         header: &RequestHeader,
         items: &[Result<RequestBatchItem, (Option<Operation>, Option<ByteString>, OpError)>],
-        txn: &mut Txn<'_>,
+        txn: &mut Txn<'k>,
         now: i64,
         cx: Cx,
     ) -> Vec<Outcome> {
