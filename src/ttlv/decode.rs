@@ -93,7 +93,11 @@ impl Decoder {
         )
     }
 
-    fn item<'a>(&mut self, input: &'a [u8], depth: usize) -> Result<(&'a [u8], Item<'a>), DecodeError> {
+    fn item<'a>(
+        &mut self,
+        input: &'a [u8],
+        depth: usize,
+    ) -> Result<(&'a [u8], Item<'a>), DecodeError> {
         self.items += 1;
         if self.items > self.limits.max_items {
             return Err(self.err(input, DecodeErrorKind::TooManyItems(self.limits.max_items)));
@@ -132,7 +136,13 @@ impl Decoder {
             return Err(self.err(pad, DecodeErrorKind::NonZeroPadding));
         }
         let value = self.value(item_type, body, len, depth)?;
-        Ok((rest, Item { tag: Tag(tag), value }))
+        Ok((
+            rest,
+            Item {
+                tag: Tag(tag),
+                value,
+            },
+        ))
     }
 
     fn value<'a>(
@@ -143,7 +153,10 @@ impl Decoder {
         depth: usize,
     ) -> Result<Value<'a>, DecodeError> {
         // The lengths were checked above, so the fixed-size reads below cannot fail.
-        let fixed = |r: NomResult<'a, Value<'a>>| r.map(|(_, v)| v).map_err(|_| self.truncated(body, len as usize));
+        let fixed = |r: NomResult<'a, Value<'a>>| {
+            r.map(|(_, v)| v)
+                .map_err(|_| self.truncated(body, len as usize))
+        };
         Ok(match item_type {
             ItemType::Structure => {
                 if depth > self.limits.max_depth {
@@ -158,10 +171,9 @@ impl Decoder {
                             kind: DecodeErrorKind::Truncated { .. },
                             ..
                         }) => {
-                            return Err(self.err(
-                                body,
-                                DecodeErrorKind::StructureLength { declared: len },
-                            ));
+                            return Err(
+                                self.err(body, DecodeErrorKind::StructureLength { declared: len })
+                            );
                         }
                         Err(e) => return Err(e),
                     };
@@ -180,11 +192,11 @@ impl Decoder {
                 Ok((_, other)) => return Err(self.err(body, DecodeErrorKind::BadBoolean(other))),
                 Err(_) => return Err(self.truncated(body, 8)),
             },
-            ItemType::TextString => Value::TextString(Cow::Borrowed(
-                std::str::from_utf8(body).map_err(|e| {
+            ItemType::TextString => {
+                Value::TextString(Cow::Borrowed(std::str::from_utf8(body).map_err(|e| {
                     self.err(&body[e.valid_up_to()..], DecodeErrorKind::InvalidUtf8)
-                })?,
-            )),
+                })?))
+            }
             ItemType::ByteString => Value::ByteString(Cow::Borrowed(body)),
             ItemType::DateTime => fixed(be_i64.map(Value::DateTime).parse(body))?,
             ItemType::Interval => fixed(be_u32.map(Value::Interval).parse(body))?,

@@ -59,4 +59,3 @@ fn fixed(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
     out.resize(out.len() + padding(bytes.len() as u32) as usize, 0);
 }
-

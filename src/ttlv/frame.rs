@@ -2,8 +2,8 @@
 //! against the configured maximum *before* any buffer is sized from it, then hand the exact
 //! slice to the decoder. "Need more bytes" is told apart from "malformed".
 
-use super::error::{DecodeError, DecodeErrorKind};
 use super::ItemType;
+use super::error::{DecodeError, DecodeErrorKind};
 
 /// Size of the tag, type and length that open every TTLV item.
 pub const HEADER_LEN: usize = 8;
@@ -33,7 +33,10 @@ pub fn check(buf: &[u8], max_len: usize) -> Result<Frame, DecodeError> {
     }
     if buf[0] != 0x42 && buf[0] != 0x54 {
         let tag = u32::from_be_bytes([0, buf[0], buf[1], buf[2]]);
-        return Err(DecodeError::new(0, DecodeErrorKind::BadTag(super::Tag(tag))));
+        return Err(DecodeError::new(
+            0,
+            DecodeErrorKind::BadTag(super::Tag(tag)),
+        ));
     }
     let declared = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]) as u64;
     let total = declared + HEADER_LEN as u64;

@@ -174,7 +174,10 @@ impl fmt::Debug for Item<'_> {
 
 impl<'a> Item<'a> {
     pub fn new(tag: impl Into<Tag>, value: Value<'a>) -> Self {
-        Item { tag: tag.into(), value }
+        Item {
+            tag: tag.into(),
+            value,
+        }
     }
 
     pub fn structure(tag: impl Into<Tag>, items: Vec<Item<'a>>) -> Self {
