@@ -116,7 +116,9 @@ fn debug_prints_no_key_bytes() {
         let needles = [
             hex::encode(secret),
             hex::encode_upper(secret),
-            format!("{:?}", &secret[..4]).trim_matches(['[', ']']).to_string(),
+            format!("{:?}", &secret[..4])
+                .trim_matches(['[', ']'])
+                .to_string(),
         ];
         for s in &shown {
             for n in &needles {

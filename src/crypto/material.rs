@@ -15,8 +15,8 @@ use super::error::{CryptoError, Result};
 /// Secret key bytes, wiped on drop, never printed.
 ///
 /// `Debug` shows the length only, so a `{:?}` of any structure holding key material is safe
-/// to log.
-#[derive(Clone, PartialEq, Eq)]
+/// to log. No `PartialEq`: comparing secrets should be a deliberate, constant-time act.
+#[derive(Clone)]
 pub struct KeyMaterial(Zeroizing<Vec<u8>>);
 
 impl KeyMaterial {

@@ -36,7 +36,7 @@
 //! - [`master`]: the [`MasterKeyProvider`] trait and its providers (file, PKCS#11).
 //! - [`keyring`]: versioned store keys and sealing of object material.
 //! - [`material`]: [`KeyMaterial`] and the CSPRNG.
-//! - [`error`]: [`CryptoError`].
+//! - [`error`]: the one error type, [`CryptoError`].
 
 pub mod error;
 pub mod keyring;

@@ -66,12 +66,18 @@ macro_rules! key_store_suite {
 pub fn wrap_unwrap_round_trip(p: &dyn MasterKeyProvider) {
     let v = p.current_version();
     assert!(v >= 1, "{}", p.describe());
-    for len in [1usize, 7, 8, 17, 32, 64] {
+    // Multiples of 8 only: the PKCS#11 provider refuses other lengths (see its module doc);
+    // the file provider's odd lengths are covered by its unit tests.
+    for len in [8usize, 16, 24, 32, 64] {
         let key = random_bytes(len).expect("rng");
         let w = p.wrap(None, &key).expect("wrap");
         assert_eq!(w.master_version, v);
         assert_eq!(w.bytes.len(), len.div_ceil(8) * 8 + 8, "RFC 5649 length");
-        assert_ne!(&w.bytes[8..8 + len.min(8)], &key[..len.min(8)]);
+        assert_ne!(
+            &w.bytes[8..8 + len],
+            &key[..],
+            "wrapped bytes are not the key"
+        );
         assert_eq!(*p.unwrap(&w).expect("unwrap"), *key);
         let explicit = p.wrap(Some(v), &key).expect("wrap with version");
         assert_eq!(*p.unwrap(&explicit).expect("unwrap"), *key);
@@ -85,7 +91,11 @@ pub fn master_rotation(p: &dyn MasterKeyProvider) {
     let v2 = p.rotate().expect("rotate");
     assert_eq!(v2, v1 + 1);
     assert_eq!(p.current_version(), v2);
-    assert!(p.describe().contains(&format!("version {v2}")), "{}", p.describe());
+    assert!(
+        p.describe().contains(&format!("version {v2}")),
+        "{}",
+        p.describe()
+    );
     let new = p.wrap(None, &key).expect("wrap");
     assert_eq!(new.master_version, v2);
     assert_ne!(new.bytes, old.bytes);
@@ -137,7 +147,10 @@ pub fn seal_open_and_reload(p: &dyn MasterKeyProvider) {
         let bytes = sealed.to_bytes();
         let parsed = SealedMaterial::from_bytes(&bytes).expect("parse");
         assert_eq!(parsed, sealed);
-        assert_eq!(&*keyring.open("object-42", &parsed).expect("open"), plaintext);
+        assert_eq!(
+            &*keyring.open("object-42", &parsed).expect("open"),
+            plaintext
+        );
     }
     let a = keyring.seal("x", b"same").expect("seal");
     let b = keyring.seal("x", b"same").expect("seal");
@@ -147,7 +160,10 @@ pub fn seal_open_and_reload(p: &dyn MasterKeyProvider) {
     let sealed = keyring.seal("object-42", b"persisted").expect("seal");
     let record = WrappedStoreKey::from_bytes(&record.to_bytes()).expect("parse record");
     let reloaded = Keyring::load(p, &[record]).expect("load");
-    assert_eq!(&*reloaded.open("object-42", &sealed).expect("open"), b"persisted");
+    assert_eq!(
+        &*reloaded.open("object-42", &sealed).expect("open"),
+        b"persisted"
+    );
 }
 
 pub fn aad_binds_uid(p: &dyn MasterKeyProvider) {
@@ -159,7 +175,10 @@ pub fn aad_binds_uid(p: &dyn MasterKeyProvider) {
             r => panic!("a blob sealed for uid-A opened for {other:?}: {r:?}"),
         }
     }
-    assert_eq!(&*keyring.open("uid-A", &sealed).expect("open"), b"material of A");
+    assert_eq!(
+        &*keyring.open("uid-A", &sealed).expect("open"),
+        b"material of A"
+    );
 }
 
 pub fn tamper_detection(p: &dyn MasterKeyProvider) {
@@ -191,7 +210,11 @@ pub fn tamper_detection(p: &dyn MasterKeyProvider) {
 pub fn wrong_master_key_fails(a: &dyn MasterKeyProvider, b: &dyn MasterKeyProvider) {
     let (keyring, record) = Keyring::create(a).expect("create");
     let _ = keyring;
-    assert_eq!(record.master_version, b.current_version(), "same version number");
+    assert_eq!(
+        record.master_version,
+        b.current_version(),
+        "same version number"
+    );
     match Keyring::load(b, std::slice::from_ref(&record)) {
         Err(CryptoError::UnwrapFailed { version }) => assert_eq!(version, record.master_version),
         r => panic!("another master key unwrapped the store key: {r:?}"),
@@ -206,21 +229,33 @@ pub fn store_key_rotation_and_reseal(p: &dyn MasterKeyProvider) {
     let staged = keyring.rotate_store_key(p).expect("stage");
     assert_eq!(staged.record().version, 2);
     // Not active until activated: still sealing under 1.
-    assert_eq!(keyring.seal("uid-r", b"x").expect("seal").store_key_version, 1);
+    assert_eq!(
+        keyring.seal("uid-r", b"x").expect("seal").store_key_version,
+        1
+    );
     // A second staging for the same version loses the race.
     let loser = keyring.rotate_store_key(p).expect("stage");
     assert_eq!(keyring.activate(staged).expect("activate"), 2);
     assert!(matches!(
         keyring.activate(loser),
-        Err(CryptoError::StaleRotation { staged: 2, current: 2 })
+        Err(CryptoError::StaleRotation {
+            staged: 2,
+            current: 2
+        })
     ));
     assert_eq!(keyring.current_version(), 2);
     assert!(keyring.needs_reseal(&old));
     let new = keyring.reseal("uid-r", &old).expect("reseal");
     assert_eq!(new.store_key_version, 2);
     assert!(!keyring.needs_reseal(&new));
-    assert!(keyring.reseal("uid-other", &old).is_err(), "reseal checks the uid");
-    assert_eq!(&*keyring.open("uid-r", &old).expect("old opens"), b"rotate me");
+    assert!(
+        keyring.reseal("uid-other", &old).is_err(),
+        "reseal checks the uid"
+    );
+    assert_eq!(
+        &*keyring.open("uid-r", &old).expect("old opens"),
+        b"rotate me"
+    );
     assert!(keyring.retire(2).is_err(), "current cannot be retired");
     keyring.retire(1).expect("retire");
     assert!(matches!(

@@ -31,12 +31,26 @@
 //! uses it, and puts it back. Login is per application and token in PKCS#11, so every
 //! pooled session is logged in once the first one is; a session found logged out (token
 //! reset) is logged in again with the PIN, which is kept in a zeroizing secret.
+//!
+//! SoftHSM2 rescans its token directory in `C_GetSlotList`, and that rescan races with
+//! object writes in other sessions of the process: under parallel tests a token briefly
+//! vanished from the slot list and live sessions became `CKR_SESSION_HANDLE_INVALID`. The
+//! slot inventory is taken only while connecting, so connecting holds a process-wide
+//! write lock (`INVENTORY`) and every other token call holds it for reading: uncontended
+//! after start, and harmless for modules without the race.
+//!
+//! # Key lengths
+//!
+//! SoftHSM2 2.6 unwraps a `CKM_AES_KEY_WRAP_PAD` blob into a `CKK_GENERIC_SECRET` whose
+//! value keeps the RFC 5649 padding (a 1-byte key comes back as 8 bytes). Store keys are
+//! 32 bytes, so this provider accepts only keys whose length is a multiple of 8, where
+//! there is no padding to lose, and refuses the rest when wrapping.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
@@ -49,6 +63,14 @@ use zeroize::Zeroizing;
 
 use super::{MasterKeyProvider, WrappedKey};
 use crate::crypto::error::{CryptoError, Result};
+
+/// Connecting (slot inventory) excludes every other token call in the process; see the
+/// module doc.
+static INVENTORY: RwLock<()> = RwLock::new(());
+
+fn token_call() -> RwLockReadGuard<'static, ()> {
+    INVENTORY.read().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Which token holds the master key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -154,6 +176,14 @@ impl fmt::Debug for Pkcs11MasterKey {
     }
 }
 
+impl Drop for Pkcs11MasterKey {
+    fn drop(&mut self) {
+        // Closing sessions is a token call like any other.
+        let _call = token_call();
+        lock(&self.sessions).clear();
+    }
+}
+
 impl Pkcs11MasterKey {
     /// Connects to the token and finds the master keys. Fails, naming what to fix, when
     /// the module, the token, the PIN or the key is wrong or missing.
@@ -200,7 +230,10 @@ impl Pkcs11MasterKey {
     /// Runs `f` with a pooled session (for inspection: attribute reads).
     pub fn with_session<T>(&self, f: impl FnOnce(&Session) -> Result<T>) -> Result<T> {
         let session = self.take_session()?;
-        let out = f(&session);
+        let out = {
+            let _call = token_call();
+            f(&session)
+        };
         lock(&self.sessions).push(session);
         out
     }
@@ -215,6 +248,7 @@ impl Pkcs11MasterKey {
             path: config.module.clone(),
             detail: ck_detail(&e),
         };
+        let inventory = INVENTORY.write().unwrap_or_else(|e| e.into_inner());
         let ctx = Pkcs11::new(&config.module).map_err(load_err)?;
         match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
             // Another provider in this process already initialised the same module.
@@ -222,6 +256,7 @@ impl Pkcs11MasterKey {
             Err(e) => return Err(load_err(e)),
         }
         let (slot, token_label) = find_token(&ctx, &config)?;
+        drop(inventory);
         let pin = config.pin.read()?;
         let provider = Pkcs11MasterKey {
             ctx,
@@ -240,6 +275,7 @@ impl Pkcs11MasterKey {
     }
 
     fn take_session(&self) -> Result<Session> {
+        let _call = token_call();
         let pooled = lock(&self.sessions).pop();
         let session = match pooled {
             Some(s) => s,
@@ -276,7 +312,10 @@ impl Pkcs11MasterKey {
         f: impl FnOnce(&Session) -> Result<T, CkError>,
     ) -> Result<Result<T, CkError>> {
         let session = self.take_session()?;
-        let out = f(&session);
+        let out = {
+            let _call = token_call();
+            f(&session)
+        };
         let broken = matches!(
             out,
             Err(CkError::Pkcs11(
@@ -284,7 +323,10 @@ impl Pkcs11MasterKey {
                 _
             ))
         );
-        if !broken {
+        if broken {
+            let _call = token_call();
+            drop(session);
+        } else {
             lock(&self.sessions).push(session);
         }
         Ok(out)
@@ -393,6 +435,15 @@ impl MasterKeyProvider for Pkcs11MasterKey {
 
     fn wrap(&self, version: Option<u32>, key: &[u8]) -> Result<WrappedKey> {
         let version = version.unwrap_or_else(|| self.current_version());
+        if key.is_empty() || key.len() % 8 != 0 {
+            return Err(CryptoError::WrapFailed {
+                version,
+                detail: format!(
+                    "the PKCS#11 provider wraps keys of a multiple of 8 bytes, not {}",
+                    key.len()
+                ),
+            });
+        }
         let master = self.handle(version)?;
         let mut template = carrier_template().to_vec();
         template.push(Attribute::Value(key.to_vec()));
