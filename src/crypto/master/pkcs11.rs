@@ -498,7 +498,8 @@ impl MasterKeyProvider for Pkcs11MasterKey {
                 token: self.token_label.clone(),
                 detail: "CKA_VALUE missing".into(),
             }),
-            // The token reports a failed RFC 5649 integrity check in several ways.
+            // Tokens report a failed RFC 5649 integrity check in several ways; SoftHSM2 2.6
+            // says CKR_GENERAL_ERROR (seen for every tampered byte and for a foreign key).
             Err(CkError::Pkcs11(
                 RvError::WrappedKeyInvalid
                 | RvError::WrappedKeyLenRange
