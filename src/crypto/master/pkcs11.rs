@@ -12,8 +12,8 @@
 //! # Wrapping: what the token supports, and what we use
 //!
 //! SoftHSM2 2.6 accepts `CKM_AES_KEY_WRAP_PAD` (RFC 5649) in `C_WrapKey` and
-//! `C_UnwrapKey` only; `C_EncryptInit` and `C_DecryptInit` return `CKR_MECHANISM_INVALID`
-//! for it (`tests/crypto_pkcs11.rs`, `softhsm_kwp_mechanism_support`, prints what the
+//! `C_UnwrapKey`; `C_EncryptInit` returns `CKR_MECHANISM_INVALID` for it (decrypt was
+//! not probed) (`tests/crypto_pkcs11.rs`, `softhsm_kwp_mechanism_support`, prints what the
 //! module says; `token_kwp_matches_aes_kw` checks the bytes equal `aes-kw`'s). So:
 //!
 //! - wrap: import the store key as a short-lived *session* object (`CKK_GENERIC_SECRET`,
