@@ -5,11 +5,15 @@
 //! - [`ttlv`]: the TTLV codec, pure and sans-IO: binary (nom), XML and JSON encodings, framing.
 //! - [`kmip`]: tag and enumeration tables generated from the spec, typed messages, attributes,
 //!   managed objects, the 1.x ⇄ 2.x adapter, and the one mapping to Result Reason.
+//! - [`crypto`]: the key hierarchy: master key providers (file, PKCS#11), store keys, sealing
+//!   of object material.
+//! - [`ops`]: the operation dispatcher and handlers.
 //! - [`policy`]: principals and the one access check.
 //! - [`store`]: the object store trait and its implementations.
 //! - [`server`]: the TLS listener, connection loop, limits, shutdown, development PKI.
 //! - [`cli`]: the command line.
 pub mod cli;
+pub mod crypto;
 pub mod kmip;
 pub mod ops;
 pub mod policy;
