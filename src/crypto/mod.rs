@@ -48,4 +48,4 @@ pub use keyring::{Keyring, SealedMaterial, StagedStoreKey, WrappedStoreKey};
 pub use master::file::FileMasterKey;
 pub use master::pkcs11::{PinSource, Pkcs11Config, Pkcs11MasterKey, TokenSelector};
 pub use master::{MasterKeyProvider, WrappedKey};
-pub use material::{KeyMaterial, random_bytes};
+pub use material::{KeyMaterial, fill_random, random_bytes};

@@ -13,6 +13,7 @@ use crate::kmip::attributes::{
     RevocationReason, TemplateAttribute,
 };
 use crate::kmip::codec::{ByteString, Cx, DateTime};
+use crate::kmip::messages::ProtocolVersion;
 use crate::kmip::objects::{KeyWrappingSpecification, Object};
 use crate::kmip::*;
 use crate::kmip_struct;
