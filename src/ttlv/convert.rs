@@ -35,7 +35,12 @@ pub enum ConvertError {
 }
 
 /// Converts every message in `input` from one form to another.
-pub fn convert(input: &[u8], from: Format, to: Format, names: &dyn Names) -> Result<Vec<u8>, ConvertError> {
+pub fn convert(
+    input: &[u8],
+    from: Format,
+    to: Format,
+    names: &dyn Names,
+) -> Result<Vec<u8>, ConvertError> {
     let items = read(input, from, names)?;
     Ok(write(&items, to, names))
 }
@@ -81,12 +86,22 @@ pub fn decode_all(input: &[u8]) -> Result<Vec<OwnedItem>, DecodeError> {
     while at < input.len() {
         let rest = &input[at..];
         if rest.len() < 8 {
-            return Err(DecodeError::new(at, DecodeErrorKind::Truncated { needed: 8 - rest.len() }));
+            return Err(DecodeError::new(
+                at,
+                DecodeErrorKind::Truncated {
+                    needed: 8 - rest.len(),
+                },
+            ));
         }
         let len = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]);
         let total = 8 + len as usize + padding(len) as usize;
         if rest.len() < total {
-            return Err(DecodeError::new(at, DecodeErrorKind::Truncated { needed: total - rest.len() }));
+            return Err(DecodeError::new(
+                at,
+                DecodeErrorKind::Truncated {
+                    needed: total - rest.len(),
+                },
+            ));
         }
         let item = decode(&rest[..total]).map_err(|e| DecodeError::new(e.offset + at, e.kind))?;
         out.push(item.into_owned());

@@ -17,10 +17,12 @@ pub fn decode(text: &str) -> Result<Vec<u8>, TextError> {
         if c.is_ascii_whitespace() {
             continue;
         }
-        let digit = c
-            .to_digit(16)
-            .ok_or_else(|| TextError::new(format!("offset {offset}"), format!("{c:?} is not a hex digit")))?
-            as u8;
+        let digit = c.to_digit(16).ok_or_else(|| {
+            TextError::new(
+                format!("offset {offset}"),
+                format!("{c:?} is not a hex digit"),
+            )
+        })? as u8;
         high = match high {
             None => Some((offset, digit)),
             Some((_, h)) => {
@@ -30,7 +32,10 @@ pub fn decode(text: &str) -> Result<Vec<u8>, TextError> {
         };
     }
     match high {
-        Some((offset, _)) => Err(TextError::new(format!("offset {offset}"), "odd number of hex digits: the last byte is incomplete")),
+        Some((offset, _)) => Err(TextError::new(
+            format!("offset {offset}"),
+            "odd number of hex digits: the last byte is incomplete",
+        )),
         None => Ok(out),
     }
 }
@@ -41,7 +46,12 @@ pub fn decode_lines(text: &str) -> Result<Vec<Vec<u8>>, TextError> {
     let mut base = 0;
     for line in text.split_inclusive('\n') {
         if !line.trim().is_empty() {
-            out.push(decode(line).map_err(|e| TextError::new(format!("{} of the input", shift(&e.context, base)), e.message))?);
+            out.push(decode(line).map_err(|e| {
+                TextError::new(
+                    format!("{} of the input", shift(&e.context, base)),
+                    e.message,
+                )
+            })?);
         }
         base += line.len();
     }
@@ -49,7 +59,10 @@ pub fn decode_lines(text: &str) -> Result<Vec<Vec<u8>>, TextError> {
 }
 
 fn shift(context: &str, base: usize) -> String {
-    match context.strip_prefix("offset ").and_then(|n| n.parse::<usize>().ok()) {
+    match context
+        .strip_prefix("offset ")
+        .and_then(|n| n.parse::<usize>().ok())
+    {
         Some(n) => format!("offset {}", n + base),
         None => context.to_owned(),
     }
@@ -66,8 +79,14 @@ mod tests {
         let e = decode("42 0g").unwrap_err();
         assert_eq!(e.context, "offset 4");
         assert!(decode("420").unwrap_err().message.contains("odd"));
-        assert_eq!(decode_lines("0102\n\n  0304 \n").unwrap(), vec![vec![1, 2], vec![3, 4]]);
-        assert_eq!(decode_lines("0102\n03x4").unwrap_err().context, "offset 7 of the input");
+        assert_eq!(
+            decode_lines("0102\n\n  0304 \n").unwrap(),
+            vec![vec![1, 2], vec![3, 4]]
+        );
+        assert_eq!(
+            decode_lines("0102\n03x4").unwrap_err().context,
+            "offset 7 of the input"
+        );
         assert_eq!(encode(&[0xAB, 0x01]), "ab01");
     }
 }

@@ -49,7 +49,13 @@ fn quote(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
 }
 
-fn write_item(out: &mut String, namer: &Namer<'_>, item: &Item<'_>, attr: Option<&String>, depth: usize) {
+fn write_item(
+    out: &mut String,
+    namer: &Namer<'_>,
+    item: &Item<'_>,
+    attr: Option<&String>,
+    depth: usize,
+) {
     let names = namer.names;
     let indent = "  ".repeat(depth);
     let tag = match namer.tag_name(item.tag) {
@@ -122,7 +128,10 @@ pub fn messages_from_json(text: &str, names: &dyn Names) -> Result<Vec<OwnedItem
 }
 
 fn syntax(e: serde_json::Error) -> TextError {
-    TextError::new(format!("line {}, column {}", e.line(), e.column()), e.to_string())
+    TextError::new(
+        format!("line {}, column {}", e.line(), e.column()),
+        e.to_string(),
+    )
 }
 
 /// An item as parsed, before its tag and type are looked up.
@@ -143,28 +152,47 @@ enum JsonValue {
 }
 
 impl Node {
-    fn resolve(self, names: &dyn Names, path: &mut Vec<String>) -> Result<RawNode<'static>, TextError> {
+    fn resolve(
+        self,
+        names: &dyn Names,
+        path: &mut Vec<String>,
+    ) -> Result<RawNode<'static>, TextError> {
         let label = self.name.clone().unwrap_or_else(|| self.tag.clone());
         path.push(label.clone());
         let here = |path: &Vec<String>| path.join("/");
         let tag = text::parse_tag_hex(&self.tag)
             .or_else(|| names.tag_by_name(&self.tag))
-            .ok_or_else(|| TextError::new(here(path), format!("unknown tag {:?} (a name, or 0x and 6 hex digits)", self.tag)))?;
+            .ok_or_else(|| {
+                TextError::new(
+                    here(path),
+                    format!(
+                        "unknown tag {:?} (a name, or 0x and 6 hex digits)",
+                        self.tag
+                    ),
+                )
+            })?;
         if let Some(n) = &self.name {
             if let Some(known) = names.tag_by_name(n) {
                 if known != tag {
-                    return Err(TextError::new(here(path), format!("name {n:?} is tag {known}, not {tag}")));
+                    return Err(TextError::new(
+                        here(path),
+                        format!("name {n:?} is tag {known}, not {tag}"),
+                    ));
                 }
             }
         }
         let item_type = match &self.item_type {
             None => ItemType::Structure,
-            Some(t) => ItemType::from_name(t).ok_or_else(|| TextError::new(here(path), format!("unknown type {t:?}")))?,
+            Some(t) => ItemType::from_name(t)
+                .ok_or_else(|| TextError::new(here(path), format!("unknown type {t:?}")))?,
         };
         let value = match self.value {
             JsonValue::Items(items) => {
                 if item_type != ItemType::Structure {
-                    return Err(TextError::new(here(path), format!("a {} cannot hold items", item_type.name())));
+                    return Err(TextError::new(
+                        here(path),
+                        format!("a {} cannot hold items", item_type.name()),
+                    ));
                 }
                 let mut raw = Vec::with_capacity(items.len());
                 for item in items {
@@ -178,7 +206,10 @@ impl Node {
             JsonValue::Number(n) => RawValue::Number(n),
             JsonValue::Str(s) => {
                 if item_type == ItemType::Structure {
-                    return Err(TextError::new(here(path), "a Structure's value is an array of items"));
+                    return Err(TextError::new(
+                        here(path),
+                        "a Structure's value is an array of items",
+                    ));
                 }
                 RawValue::Text(s.into())
             }
@@ -222,7 +253,9 @@ impl<'de> Visitor<'de> for NodeVisitor {
                 "name" if name.is_none() => name = Some(map.next_value::<String>()?),
                 "type" if item_type.is_none() => item_type = Some(map.next_value::<String>()?),
                 "value" if value.is_none() => value = Some(map.next_value::<JsonValue>()?),
-                "tag" | "name" | "type" | "value" => return Err(de::Error::custom(format_args!("duplicate key \"{key}\""))),
+                "tag" | "name" | "type" | "value" => {
+                    return Err(de::Error::custom(format_args!("duplicate key \"{key}\"")));
+                }
                 other => return Err(de::Error::unknown_field(other, FIELDS)),
             }
         }
@@ -259,7 +292,9 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(JsonValue::Number(v.into()))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<JsonValue, E> {
-        Err(E::custom(format_args!("{v} is not an integer; use a 0x hex string for large values")))
+        Err(E::custom(format_args!(
+            "{v} is not an integer; use a 0x hex string for large values"
+        )))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<JsonValue, E> {
         Ok(JsonValue::Str(v.to_owned()))

@@ -35,6 +35,8 @@ pub mod json;
 mod names;
 pub mod show;
 mod text;
+#[cfg(test)]
+mod text_tests;
 pub mod xml;
 
 pub use convert::{ConvertError, Format, convert, decode_all};

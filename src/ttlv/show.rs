@@ -24,7 +24,13 @@ pub fn show(item: &Item<'_>, names: &dyn Names) -> String {
     out
 }
 
-fn write_item(out: &mut String, namer: &Namer<'_>, item: &Item<'_>, attr: Option<&String>, depth: usize) {
+fn write_item(
+    out: &mut String,
+    namer: &Namer<'_>,
+    item: &Item<'_>,
+    attr: Option<&String>,
+    depth: usize,
+) {
     let names = namer.names;
     let indent = "  ".repeat(depth);
     let tag = match namer.tag_name(item.tag) {

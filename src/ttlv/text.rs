@@ -61,7 +61,10 @@ impl<'n> Namer<'n> {
 
     /// The `Attribute Name` among `siblings`, white space collapsed (the v1.0 test cases
     /// write "Cryptographic   Algorithm"), for naming an `Attribute Value` beside it.
-    pub fn attribute_name<'s>(&self, siblings: impl Iterator<Item = (Tag, Option<&'s str>)>) -> Option<String> {
+    pub fn attribute_name<'s>(
+        &self,
+        siblings: impl Iterator<Item = (Tag, Option<&'s str>)>,
+    ) -> Option<String> {
         let wanted = self.attribute_name?;
         siblings
             .filter(|(tag, _)| *tag == wanted)
@@ -144,7 +147,11 @@ pub(crate) fn big_integer_bytes(b: &[u8]) -> Vec<u8> {
     } else {
         0x00
     };
-    let extra = if b.is_empty() { 8 } else { (8 - b.len() % 8) % 8 };
+    let extra = if b.is_empty() {
+        8
+    } else {
+        (8 - b.len() % 8) % 8
+    };
     let mut out = vec![fill; extra];
     out.extend_from_slice(b);
     out
@@ -221,12 +228,12 @@ pub(crate) fn parse_iso(s: &str) -> Result<(i64, u32), String> {
         None => (false, s),
     };
     let ydigits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    if ydigits < 4 || ydigits > 6 {
+    if !(4..=6).contains(&ydigits) {
         return Err(bad());
     }
     let year: i32 = rest[..ydigits].parse().map_err(|_| bad())?;
     let year = if neg { -year } else { year };
-    let b = rest[ydigits..].as_bytes();
+    let b = &rest.as_bytes()[ydigits..];
     let two = |i: usize| -> Option<u8> {
         let d = b.get(i..i + 2)?;
         if d.iter().all(u8::is_ascii_digit) {
@@ -251,7 +258,11 @@ pub(crate) fn parse_iso(s: &str) -> Result<(i64, u32), String> {
             return Err(bad());
         }
         for k in 0..6 {
-            let digit = if k < n { u32::from(b[i + 1 + k] - b'0') } else { 0 };
+            let digit = if k < n {
+                u32::from(b[i + 1 + k] - b'0')
+            } else {
+                0
+            };
             micros = micros * 10 + digit;
         }
         i += 1 + n;
@@ -269,9 +280,12 @@ pub(crate) fn parse_iso(s: &str) -> Result<(i64, u32), String> {
         _ => return Err(bad()),
     };
     let month = time::Month::try_from(mo).map_err(|_| bad())?;
-    let date = time::Date::from_calendar_date(year, month, d).map_err(|e| format!("{}: {e}", bad()))?;
+    let date =
+        time::Date::from_calendar_date(year, month, d).map_err(|e| format!("{}: {e}", bad()))?;
     let tod = time::Time::from_hms(h, mi, se).map_err(|e| format!("{}: {e}", bad()))?;
-    let local = time::PrimitiveDateTime::new(date, tod).assume_utc().unix_timestamp();
+    let local = time::PrimitiveDateTime::new(date, tod)
+        .assume_utc()
+        .unix_timestamp();
     Ok((local - offset, micros))
 }
 
@@ -315,7 +329,11 @@ impl<'n> Builder<'n> {
         }
     }
 
-    fn node(&mut self, node: RawNode<'_>, attribute_name: Option<&str>) -> Result<OwnedItem, TextError> {
+    fn node(
+        &mut self,
+        node: RawNode<'_>,
+        attribute_name: Option<&str>,
+    ) -> Result<OwnedItem, TextError> {
         self.path.push(node.label);
         let at = node.at;
         let tag = node.tag;
@@ -351,10 +369,21 @@ impl<'n> Builder<'n> {
         Ok(Item { tag, value })
     }
 
-    fn value(&self, tag: Tag, ty: ItemType, ctx: NameContext<'_>, raw: RawValue<'_>) -> Result<Value<'static>, String> {
+    fn value(
+        &self,
+        tag: Tag,
+        ty: ItemType,
+        ctx: NameContext<'_>,
+        raw: RawValue<'_>,
+    ) -> Result<Value<'static>, String> {
         let json = self.dialect == Dialect::Json;
         let names = self.namer.names;
-        let tname = |tag: Tag| names.tag_name(tag).map(str::to_owned).unwrap_or_else(|| tag_hex(tag));
+        let tname = |tag: Tag| {
+            names
+                .tag_name(tag)
+                .map(str::to_owned)
+                .unwrap_or_else(|| tag_hex(tag))
+        };
         let text = match raw {
             RawValue::Text(t) => t,
             RawValue::Absent => return Err(format!("a {} needs a value", ty.name())),
@@ -370,9 +399,15 @@ impl<'n> Builder<'n> {
                 let range = || format!("{n} is out of range for a {}", ty.name());
                 return match ty {
                     ItemType::Integer => i32::try_from(n).map(Value::Integer).map_err(|_| range()),
-                    ItemType::LongInteger => i64::try_from(n).map(Value::LongInteger).map_err(|_| range()),
-                    ItemType::Enumeration => u32::try_from(n).map(Value::Enumeration).map_err(|_| range()),
-                    ItemType::Interval => u32::try_from(n).map(Value::Interval).map_err(|_| range()),
+                    ItemType::LongInteger => i64::try_from(n)
+                        .map(Value::LongInteger)
+                        .map_err(|_| range()),
+                    ItemType::Enumeration => u32::try_from(n)
+                        .map(Value::Enumeration)
+                        .map_err(|_| range()),
+                    ItemType::Interval => {
+                        u32::try_from(n).map(Value::Interval).map_err(|_| range())
+                    }
                     ItemType::BigInteger => i64::try_from(n)
                         .map(|v| Value::BigInteger(Cow::Owned(v.to_be_bytes().to_vec())))
                         .map_err(|_| range()),
@@ -391,19 +426,32 @@ impl<'n> Builder<'n> {
                 } else if let Some(bits) = names.mask_bits(tag, ctx) {
                     Value::Integer(self.mask(s, bits, &tname(tag))?)
                 } else if json {
-                    return Err(format!("{s:?} is not an Integer (a number or 0x and 8 hex digits)"));
+                    return Err(format!(
+                        "{s:?} is not an Integer (a number or 0x and 8 hex digits)"
+                    ));
                 } else {
-                    return Err(format!("{s:?} is not an Integer (decimal, or 0x and 8 hex digits)"));
+                    return Err(format!(
+                        "{s:?} is not an Integer (decimal, or 0x and 8 hex digits)"
+                    ));
                 }
             }
-            ItemType::LongInteger => match (!json).then(|| decimal::<i64>(s)).flatten().or_else(|| fixed_hex(s, 16).map(|v| v as i64)) {
+            ItemType::LongInteger => match (!json)
+                .then(|| decimal::<i64>(s))
+                .flatten()
+                .or_else(|| fixed_hex(s, 16).map(|v| v as i64))
+            {
                 Some(v) => Value::LongInteger(v),
-                None => return Err(format!("{s:?} is not a Long Integer (decimal, or 0x and 16 hex digits)")),
+                None => {
+                    return Err(format!(
+                        "{s:?} is not a Long Integer (decimal, or 0x and 16 hex digits)"
+                    ));
+                }
             },
             ItemType::BigInteger => {
                 let digits = if json {
-                    s.strip_prefix("0x")
-                        .ok_or_else(|| format!("{s:?} is not a Big Integer (0x and hex digits, or a number)"))?
+                    s.strip_prefix("0x").ok_or_else(|| {
+                        format!("{s:?} is not a Big Integer (0x and hex digits, or a number)")
+                    })?
                 } else {
                     s
                 };
@@ -426,7 +474,9 @@ impl<'n> Builder<'n> {
                         Some(a) => format!("attribute {a:?}"),
                         None => tname(tag),
                     };
-                    return Err(format!("unknown enumeration name {s:?} for {of} (a name, or 0x and 8 hex digits)"));
+                    return Err(format!(
+                        "unknown enumeration name {s:?} for {of} (a name, or 0x and 8 hex digits)"
+                    ));
                 }
             }
             ItemType::Boolean => match (self.dialect, s) {
@@ -453,9 +503,17 @@ impl<'n> Builder<'n> {
                     Value::DateTimeExtended(v)
                 }
             },
-            ItemType::Interval => match (!json).then(|| decimal::<u32>(s)).flatten().or_else(|| fixed_hex(s, 8).map(|v| v as u32)) {
+            ItemType::Interval => match (!json)
+                .then(|| decimal::<u32>(s))
+                .flatten()
+                .or_else(|| fixed_hex(s, 8).map(|v| v as u32))
+            {
                 Some(v) => Value::Interval(v),
-                None => return Err(format!("{s:?} is not an Interval (unsigned decimal, or 0x and 8 hex digits)")),
+                None => {
+                    return Err(format!(
+                        "{s:?} is not an Interval (unsigned decimal, or 0x and 8 hex digits)"
+                    ));
+                }
             },
         })
     }
@@ -474,7 +532,9 @@ impl<'n> Builder<'n> {
         for part in parts {
             if let Some(h) = part.strip_prefix("0x") {
                 if h.is_empty() || h.len() > 8 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(format!("bad mask component {part:?} for {of}: 0x and 1 to 8 hex digits"));
+                    return Err(format!(
+                        "bad mask component {part:?} for {of}: 0x and 1 to 8 hex digits"
+                    ));
                 }
                 v |= u32::from_str_radix(h, 16).map_err(|e| e.to_string())?;
             } else if let Some(&(_, bit)) = bits.iter().find(|(name, _)| *name == part) {
@@ -497,22 +557,49 @@ mod tests {
         assert_eq!(parse_iso("1970-01-01T00:00:00"), Ok((0, 0)));
         assert_eq!(parse_iso("2001-01-01T10:00:00+10:00"), Ok((978_307_200, 0)));
         assert_eq!(parse_iso("2014-06-10T08:04:52+00:00"), Ok((0x5396_bc24, 0)));
-        assert_eq!(parse_iso("1970-01-01T00:00:01.1234567-01:30"), Ok((5401, 123_456)));
-        for bad in ["$NOW", "$NOW-3600", "2001-13-01T00:00:00Z", "2001-02-30T00:00:00Z", "2001-01-01", "2001-01-01T00:00:00+15:00", "2001-01-01T00:00:00.Z", "2001-01-01T00:00:00 "] {
+        assert_eq!(
+            parse_iso("1970-01-01T00:00:01.1234567-01:30"),
+            Ok((5401, 123_456))
+        );
+        for bad in [
+            "$NOW",
+            "$NOW-3600",
+            "2001-13-01T00:00:00Z",
+            "2001-02-30T00:00:00Z",
+            "2001-01-01",
+            "2001-01-01T00:00:00+15:00",
+            "2001-01-01T00:00:00.Z",
+            "2001-01-01T00:00:00 ",
+        ] {
             assert!(parse_iso(bad).is_err(), "{bad}");
         }
-        assert_eq!(iso_datetime(0x5396_bc24, None).as_deref(), Some("2014-06-10T08:04:52+00:00"));
-        assert_eq!(datetime_extended_text(-1), "1969-12-31T23:59:59.999999+00:00");
+        assert_eq!(
+            iso_datetime(0x5396_bc24, None).as_deref(),
+            Some("2014-06-10T08:04:52+00:00")
+        );
+        assert_eq!(
+            datetime_extended_text(-1),
+            "1969-12-31T23:59:59.999999+00:00"
+        );
         assert_eq!(datetime_text(i64::MAX), "0x7fffffffffffffff");
     }
 
     #[test]
     fn masks_and_big_integers() {
         let bits = [("Encrypt", 4), ("Decrypt", 8), ("CertificateSign", 0x1000)];
-        assert_eq!(mask_text(&bits, 0x100c, " ").as_deref(), Some("Encrypt Decrypt CertificateSign"));
-        assert_eq!(mask_text(&bits, 0x10004 | 8, "|").as_deref(), Some("Encrypt|Decrypt|0x00010000"));
+        assert_eq!(
+            mask_text(&bits, 0x100c, " ").as_deref(),
+            Some("Encrypt Decrypt CertificateSign")
+        );
+        assert_eq!(
+            mask_text(&bits, 0x10004 | 8, "|").as_deref(),
+            Some("Encrypt|Decrypt|0x00010000")
+        );
         assert_eq!(mask_text(&bits, 0x10000, "|"), None);
-        assert_eq!(big_integer_bytes(&[0x80]), [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x80]);
+        assert_eq!(
+            big_integer_bytes(&[0x80]),
+            [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x80]
+        );
         assert_eq!(big_integer_bytes(&[]), [0; 8]);
         assert_eq!(fixed_hex("0x0000000A", 8), Some(10));
         assert_eq!(fixed_hex("0x000000A", 8), None);

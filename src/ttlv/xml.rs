@@ -62,12 +62,21 @@ pub fn messages_to_xml(items: &[Item<'_>], names: &dyn Names) -> String {
     out
 }
 
-fn write_item(out: &mut String, namer: &Namer<'_>, item: &Item<'_>, attr: Option<&String>, depth: usize) {
+fn write_item(
+    out: &mut String,
+    namer: &Namer<'_>,
+    item: &Item<'_>,
+    attr: Option<&String>,
+    depth: usize,
+) {
     let names = namer.names;
     let indent = "  ".repeat(depth);
     let (open, close) = match namer.tag_name(item.tag) {
         Some(name) => (name.to_owned(), name.to_owned()),
-        None => (format!("TTLV tag=\"{}\"", text::tag_hex(item.tag)), "TTLV".to_owned()),
+        None => (
+            format!("TTLV tag=\"{}\"", text::tag_hex(item.tag)),
+            "TTLV".to_owned(),
+        ),
     };
     let attr_name = attr.cloned();
     let ctx = namer.context(item.tag, &attr_name);
@@ -109,7 +118,10 @@ fn write_item(out: &mut String, namer: &Namer<'_>, item: &Item<'_>, attr: Option
 /// Escapes an attribute value. White space other than the space is written as a character
 /// reference, since XML normalises a literal tab or newline in an attribute to a space.
 fn escape(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(|c| matches!(c, '&' | '<' | '>' | '"' | '\'') || c.is_control()) {
+    if !s
+        .chars()
+        .any(|c| matches!(c, '&' | '<' | '>' | '"' | '\'') || c.is_control())
+    {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -173,7 +185,10 @@ impl<'t, 'n> Parser<'t, 'n> {
     fn line_col(&self, offset: usize) -> (usize, usize) {
         let before = &self.text.as_bytes()[..offset.min(self.text.len())];
         let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        let start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
         let col = String::from_utf8_lossy(&before[start..]).chars().count() + 1;
         (line, col)
     }
@@ -201,16 +216,24 @@ impl<'t, 'n> Parser<'t, 'n> {
         let mut in_container = false;
         loop {
             let at = reader.buffer_position() as usize;
-            let event = reader
-                .read_event()
-                .map_err(|e| self.err(reader.error_position() as usize, &stack, format!("malformed XML: {e}")))?;
+            let event = reader.read_event().map_err(|e| {
+                self.err(
+                    reader.error_position() as usize,
+                    &stack,
+                    format!("malformed XML: {e}"),
+                )
+            })?;
             let is_start = matches!(event, Event::Start(_));
             match event {
                 Event::Decl(_) if !seen_root => {}
                 Event::Comment(_) => {}
                 Event::Text(t) => {
                     if !t.bytes().all(|b| b.is_ascii_whitespace()) {
-                        return Err(self.err(at, &stack, "text content is not allowed; values go in the value attribute"));
+                        return Err(self.err(
+                            at,
+                            &stack,
+                            "text content is not allowed; values go in the value attribute",
+                        ));
                     }
                 }
                 Event::Start(e) | Event::Empty(e) if container && !seen_root => {
@@ -226,7 +249,9 @@ impl<'t, 'n> Parser<'t, 'n> {
                         ));
                     }
                     for a in e.attributes() {
-                        let a = a.map_err(|err| self.err(at, &stack, format!("malformed attribute: {err}")))?;
+                        let a = a.map_err(|err| {
+                            self.err(at, &stack, format!("malformed attribute: {err}"))
+                        })?;
                         self.check_xmlns(a.key.as_ref(), &a.value, at, &stack)?;
                     }
                     seen_root = true;
@@ -238,7 +263,11 @@ impl<'t, 'n> Parser<'t, 'n> {
                     }
                     seen_root = true;
                     if stack.len() >= MAX_DEPTH {
-                        return Err(self.err(at, &stack, format!("nesting deeper than {MAX_DEPTH} elements")));
+                        return Err(self.err(
+                            at,
+                            &stack,
+                            format!("nesting deeper than {MAX_DEPTH} elements"),
+                        ));
                     }
                     let node = self.element(&e, at, &stack)?;
                     if is_start {
@@ -255,13 +284,23 @@ impl<'t, 'n> Parser<'t, 'n> {
                 Event::Eof => break,
                 Event::CData(_) => return Err(self.err(at, &stack, "CDATA is not allowed")),
                 Event::DocType(_) => return Err(self.err(at, &stack, "DOCTYPE is not allowed")),
-                Event::PI(_) => return Err(self.err(at, &stack, "processing instructions are not allowed")),
-                Event::GeneralRef(_) => return Err(self.err(at, &stack, "text content is not allowed")),
-                Event::Decl(_) => return Err(self.err(at, &stack, "an XML declaration must come first")),
+                Event::PI(_) => {
+                    return Err(self.err(at, &stack, "processing instructions are not allowed"));
+                }
+                Event::GeneralRef(_) => {
+                    return Err(self.err(at, &stack, "text content is not allowed"));
+                }
+                Event::Decl(_) => {
+                    return Err(self.err(at, &stack, "an XML declaration must come first"));
+                }
             }
         }
         if !stack.is_empty() || in_container {
-            return Err(self.err(self.text.len(), &stack, "unexpected end of input: unclosed element"));
+            return Err(self.err(
+                self.text.len(),
+                &stack,
+                "unexpected end of input: unclosed element",
+            ));
         }
         if !seen_root {
             return Err(self.err(self.text.len(), &stack, "no element"));
@@ -292,30 +331,39 @@ impl<'t, 'n> Parser<'t, 'n> {
         Ok(())
     }
 
-    fn check_xmlns(&self, key: &str, value: &str, at: usize, stack: &[RawNode<'t>]) -> Result<(), TextError> {
+    fn check_xmlns(
+        &self,
+        key: &str,
+        value: &str,
+        at: usize,
+        stack: &[RawNode<'t>],
+    ) -> Result<(), TextError> {
         if key == "xmlns" && value == NAMESPACE {
             Ok(())
         } else {
-            Err(self.err(
-                at,
-                stack,
-                format!("unknown attribute {key}"),
-            ))
+            Err(self.err(at, stack, format!("unknown attribute {key}")))
         }
     }
 
     /// Reads an element's name and attributes into a node with no children yet.
-    fn element(&self, e: &BytesStart<'t>, at: usize, stack: &[RawNode<'t>]) -> Result<RawNode<'t>, TextError> {
+    fn element(
+        &self,
+        e: &BytesStart<'t>,
+        at: usize,
+        stack: &[RawNode<'t>],
+    ) -> Result<RawNode<'t>, TextError> {
         let name = e.name().as_ref().to_owned();
         let mut tag_attr: Option<String> = None;
         let mut name_attr: Option<String> = None;
         let mut type_attr: Option<String> = None;
         let mut value: RawValue<'t> = RawValue::Absent;
         for a in e.attributes() {
-            let a = a.map_err(|err| self.err(at, stack, format!("<{name}>: malformed attribute: {err}")))?;
-            let v = a
-                .normalized_value(XmlVersion::Implicit1_0)
-                .map_err(|err| self.err(at, stack, format!("<{name}>: bad attribute value: {err}")))?;
+            let a = a.map_err(|err| {
+                self.err(at, stack, format!("<{name}>: malformed attribute: {err}"))
+            })?;
+            let v = a.normalized_value(XmlVersion::Implicit1_0).map_err(|err| {
+                self.err(at, stack, format!("<{name}>: bad attribute value: {err}"))
+            })?;
             let slot = match a.key.as_ref() {
                 "tag" if name == "TTLV" => &mut tag_attr,
                 "name" if name == "TTLV" => &mut name_attr,
@@ -325,8 +373,9 @@ impl<'t, 'n> Parser<'t, 'n> {
                     continue;
                 }
                 key => {
-                    self.check_xmlns(key, &a.value, at, stack)
-                        .map_err(|err| TextError::new(err.context, format!("<{name}>: {}", err.message)))?;
+                    self.check_xmlns(key, &a.value, at, stack).map_err(|err| {
+                        TextError::new(err.context, format!("<{name}>: {}", err.message))
+                    })?;
                     continue;
                 }
             };
@@ -334,25 +383,42 @@ impl<'t, 'n> Parser<'t, 'n> {
         }
         let (tag, label) = if name == "TTLV" {
             let t = tag_attr.ok_or_else(|| self.err(at, stack, "<TTLV> needs a tag attribute"))?;
-            let tag = self.tag(&t).ok_or_else(|| self.err(at, stack, format!("unknown tag {t:?} (a name, or 0x and 6 hex digits)")))?;
+            let tag = self.tag(&t).ok_or_else(|| {
+                self.err(
+                    at,
+                    stack,
+                    format!("unknown tag {t:?} (a name, or 0x and 6 hex digits)"),
+                )
+            })?;
             if let Some(n) = &name_attr {
                 if let Some(known) = self.names.tag_by_name(n) {
                     if known != tag {
-                        return Err(self.err(at, stack, format!("<TTLV> name {n:?} is tag {known}, not {tag}")));
+                        return Err(self.err(
+                            at,
+                            stack,
+                            format!("<TTLV> name {n:?} is tag {known}, not {tag}"),
+                        ));
                     }
                 }
             }
             (tag, name_attr.unwrap_or(t))
         } else {
-            let tag = self.tag_by_element(&name).ok_or_else(|| self.err(at, stack, format!("unknown tag name <{name}>")))?;
+            let tag = self
+                .tag_by_element(&name)
+                .ok_or_else(|| self.err(at, stack, format!("unknown tag name <{name}>")))?;
             (tag, name)
         };
         let item_type = match type_attr.as_deref() {
             None => ItemType::Structure,
-            Some(t) => ItemType::from_name(t).ok_or_else(|| self.err(at, stack, format!("<{label}>: unknown type {t:?}")))?,
+            Some(t) => ItemType::from_name(t)
+                .ok_or_else(|| self.err(at, stack, format!("<{label}>: unknown type {t:?}")))?,
         };
         if item_type == ItemType::Structure && !matches!(value, RawValue::Absent) {
-            return Err(self.err(at, stack, format!("<{label}>: a Structure has no value attribute")));
+            return Err(self.err(
+                at,
+                stack,
+                format!("<{label}>: a Structure has no value attribute"),
+            ));
         }
         Ok(RawNode {
             tag,
