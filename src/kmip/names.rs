@@ -85,3 +85,6 @@ impl Names for KmipNames {
         Some(Self::mask_kind(tag, ctx)?.bits())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -17,24 +17,37 @@
 //! - `decode`: the nom decoder with [`DecodeLimits`];
 //! - `encode`: the encoder, nested lengths patched in one pass;
 //! - `frame`: message framing ("need more bytes" apart from "malformed");
-//! - `xml`, `json`: the XML and JSON encodings of TTLV (KMIP Additional Message Encodings).
+//! - `xml`, `json`: the XML and JSON encodings of TTLV (KMIP Additional Message Encodings),
+//!   sharing the value forms and name context of `text`;
+//! - `show`: a human-readable dump for operators (it prints key material);
+//! - `hex`: hex text of binary messages; `convert`: any of the four forms to any other.
 
 use std::borrow::Cow;
 
+mod convert;
 mod decode;
 mod encode;
 mod error;
 pub mod frame;
+pub mod hex;
 mod item;
 pub mod json;
 mod names;
+pub mod show;
+mod text;
+#[cfg(test)]
+mod text_tests;
 pub mod xml;
 
+pub use convert::{ConvertError, Format, convert, decode_all};
 pub use decode::{DecodeLimits, decode, decode_with};
 pub use encode::{Open, Writer, encode, encode_into};
 pub use error::{DecodeError, DecodeErrorKind, TextError};
 pub use item::{Item, ItemType, Tag, Value};
+pub use json::{from_json, to_json};
 pub use names::{NameContext, Names, NoNames};
+pub use show::show;
+pub use xml::{from_xml, messages_from_xml, to_xml};
 
 /// A convenience for tests and tools: an owned item tree.
 pub type OwnedItem = Item<'static>;

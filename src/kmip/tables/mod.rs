@@ -29,8 +29,11 @@
 //!     for Operation, Query Function, Result Reason and Credential Type (approximate). A value
 //!     newer than 1.0 that none of these place is given the version of its category's tag if
 //!     that is newer than 1.0, else 1.4 (conservative: it may really be older).
-//!   - mask bits: the 1.0 and 1.4 tables agree except for `Storage Status Mask`; bits not in
-//!     1.0 are marked 1.4 (conservative).
+//!   - mask bits: a bit in the 1.4 table but not the 1.0 one is marked 1.4 (conservative).
+//! - The PKCS#11 Function and Return Code enumerations are defined by reference to PKCS#11 3.0
+//!   (KMIP 2.0 11.38, 11.39); the generator holds those two lists.
+//! - Known defects of the 2.1 data are corrected by the generator's `ERRATA` list (MGF1
+//!   misspelt "MFG1"; "GF(2^16)" rendered "GF (216)"); the misspelling stays an accepted alias.
 
 #[macro_use]
 mod macros;
