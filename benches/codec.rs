@@ -38,7 +38,11 @@ fn request(version: KmipVersion, operation: Operation, payload: RequestPayload) 
     }
 }
 
-fn response(version: KmipVersion, operation: Operation, payload: ResponsePayload) -> ResponseMessage {
+fn response(
+    version: KmipVersion,
+    operation: Operation,
+    payload: ResponsePayload,
+) -> ResponseMessage {
     ResponseMessage {
         response_header: ResponseHeader {
             protocol_version: ProtocolVersion::new(version),

@@ -77,7 +77,12 @@ fn pairs() -> Vec<(String, PathBuf)> {
         })
         .collect();
     out.sort();
-    assert_eq!(out.len(), 36, "expected the 36 golden messages in {}", dir.display());
+    assert_eq!(
+        out.len(),
+        36,
+        "expected the 36 golden messages in {}",
+        dir.display()
+    );
     out
 }
 
@@ -90,10 +95,18 @@ fn round_trips(name: &str, bin: &[u8]) {
     let item = ttlv::decode(bin).unwrap_or_else(|e| panic!("{name}: {e}"));
     let xml = ttlv::to_xml(&item, &names());
     let back = ttlv::from_xml(&xml, &names()).unwrap_or_else(|e| panic!("{name}: {e}\n{xml}"));
-    assert_eq!(ttlv::encode(&back), bin, "{name}: binary -> XML -> binary\n{xml}");
+    assert_eq!(
+        ttlv::encode(&back),
+        bin,
+        "{name}: binary -> XML -> binary\n{xml}"
+    );
     let json = ttlv::to_json(&item, &names());
     let back = ttlv::from_json(&json, &names()).unwrap_or_else(|e| panic!("{name}: {e}\n{json}"));
-    assert_eq!(ttlv::encode(&back), bin, "{name}: binary -> JSON -> binary\n{json}");
+    assert_eq!(
+        ttlv::encode(&back),
+        bin,
+        "{name}: binary -> JSON -> binary\n{json}"
+    );
 }
 
 /// The Time Stamp of a response, for the documented exception.
@@ -101,11 +114,18 @@ fn time_stamp(item: &mut OwnedItem) -> &mut Value<'static> {
     let Value::Structure(items) = &mut item.value else {
         panic!("not a message")
     };
-    let header = items.iter_mut().find(|i| i.tag == RESPONSE_HEADER).expect("a Response Header");
+    let header = items
+        .iter_mut()
+        .find(|i| i.tag == RESPONSE_HEADER)
+        .expect("a Response Header");
     let Value::Structure(fields) = &mut header.value else {
         panic!("Response Header is not a Structure")
     };
-    &mut fields.iter_mut().find(|i| i.tag == TIME_STAMP).expect("a Time Stamp").value
+    &mut fields
+        .iter_mut()
+        .find(|i| i.tag == TIME_STAMP)
+        .expect("a Time Stamp")
+        .value
 }
 
 #[test]
@@ -119,11 +139,19 @@ fn golden_pairs_xml_to_binary_and_back() {
             // The published XML and hex disagree on the Time Stamp (and only there): check
             // both values are the documented ones, then compare everything else.
             let stamp = time_stamp(&mut item);
-            assert_eq!(*stamp, Value::DateTime(XML_TIME_STAMP), "{name}: XML Time Stamp");
+            assert_eq!(
+                *stamp,
+                Value::DateTime(XML_TIME_STAMP),
+                "{name}: XML Time Stamp"
+            );
             *stamp = Value::DateTime(HEX_TIME_STAMP);
             exceptions += 1;
         }
-        assert_eq!(ttlv::encode(&item), hex, "{name}: XML -> binary differs from the hex");
+        assert_eq!(
+            ttlv::encode(&item),
+            hex,
+            "{name}: XML -> binary differs from the hex"
+        );
         round_trips(&name, &hex);
     }
     assert_eq!(exceptions, TIME_STAMP_DEFECT.len());
@@ -146,16 +174,24 @@ fn golden_json_to_binary() {
         if name == MISSING_BRACE {
             // Published without its final `}`: it must not parse as is (strict JSON), and
             // parses once the brace is restored.
-            let e = ttlv::from_json(&text, &names()).expect_err("the truncated JSON must be rejected");
+            let e =
+                ttlv::from_json(&text, &names()).expect_err("the truncated JSON must be rejected");
             assert!(e.message.contains("EOF"), "{name}: {e}");
             text.push('}');
         }
-        let item = ttlv::from_json(&text, &names()).unwrap_or_else(|e| panic!("{name}.json.txt: {e}"));
-        assert_eq!(ttlv::encode(&item), hex_of(&dir, &name), "{name}: JSON -> binary differs from the hex");
+        let item =
+            ttlv::from_json(&text, &names()).unwrap_or_else(|e| panic!("{name}.json.txt: {e}"));
+        assert_eq!(
+            ttlv::encode(&item),
+            hex_of(&dir, &name),
+            "{name}: JSON -> binary differs from the hex"
+        );
         count += 1;
     }
     assert_eq!(count, 12);
-    println!("12 golden JSON messages -> binary identical ({MISSING_BRACE} with its missing final brace appended)");
+    println!(
+        "12 golden JSON messages -> binary identical ({MISSING_BRACE} with its missing final brace appended)"
+    );
 }
 
 /// A fixed "now" for `$NOW`: 2021-01-01T00:00:00Z.
@@ -186,10 +222,16 @@ fn substitute(xml: &str) -> String {
                 let shift = placeholder
                     .strip_prefix("$NOW")
                     .filter(|s| !s.is_empty())
-                    .map(|s| s.parse::<i64>().unwrap_or_else(|_| panic!("placeholder {placeholder}")))
+                    .map(|s| {
+                        s.parse::<i64>()
+                            .unwrap_or_else(|_| panic!("placeholder {placeholder}"))
+                    })
                     .unwrap_or(0);
                 let t = time::OffsetDateTime::from_unix_timestamp(NOW + shift).expect("in range");
-                Some(t.format(&time::format_description::well_known::Rfc3339).expect("formats"))
+                Some(
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .expect("formats"),
+                )
             }
             "ByteString" => Some("000102030405060708090a0b0c0d0e0f".to_owned()),
             _ => None,
@@ -223,9 +265,14 @@ fn xml_files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn placeholders_are_not_data() {
     let names = names();
-    let now = ttlv::from_xml(r#"<ActivationDate type="DateTime" value="$NOW"/>"#, &names).unwrap_err();
+    let now =
+        ttlv::from_xml(r#"<ActivationDate type="DateTime" value="$NOW"/>"#, &names).unwrap_err();
     assert!(now.message.contains("$NOW"), "{now}");
-    let key = ttlv::from_xml(r#"<KeyMaterial type="ByteString" value="$KEY_MATERIAL_0"/>"#, &names).unwrap_err();
+    let key = ttlv::from_xml(
+        r#"<KeyMaterial type="ByteString" value="$KEY_MATERIAL_0"/>"#,
+        &names,
+    )
+    .unwrap_err();
     assert!(key.message.contains("bad hex"), "{key}");
     let text = substitute(
         r#"<A type="DateTime" value="$NOW-3600"/><B type="ByteString" value="$DATA_0"/><C type="TextString" value="$UNIQUE_IDENTIFIER_0"/>"#,
@@ -244,25 +291,45 @@ fn every_test_case_message_round_trips() {
     for folder in ["v2.1", "v1.4", "v1.0"] {
         let mut files = Vec::new();
         xml_files(&root.join(folder), &mut files);
-        assert!(!files.is_empty(), "no test cases under {}", root.join(folder).display());
+        assert!(
+            !files.is_empty(),
+            "no test cases under {}",
+            root.join(folder).display()
+        );
         let (mut messages, mut items, mut rejected_raw) = (0, 0, 0);
         for path in &files {
             let raw = read(path);
-            let shown = path.strip_prefix(&root).unwrap_or(path).display().to_string();
-            if raw.contains("type=\"DateTime\" value=\"$") || raw.contains("type=\"ByteString\" value=\"$") {
+            let shown = path
+                .strip_prefix(&root)
+                .unwrap_or(path)
+                .display()
+                .to_string();
+            if raw.contains("type=\"DateTime\" value=\"$")
+                || raw.contains("type=\"ByteString\" value=\"$")
+            {
                 // As published, with placeholders, the file must not parse.
-                assert!(ttlv::messages_from_xml(&raw, &names).is_err(), "{shown}: placeholders accepted as data");
+                assert!(
+                    ttlv::messages_from_xml(&raw, &names).is_err(),
+                    "{shown}: placeholders accepted as data"
+                );
                 rejected_raw += 1;
             }
-            let parsed = ttlv::messages_from_xml(&substitute(&raw), &names).unwrap_or_else(|e| panic!("{shown}: {e}"));
+            let parsed = ttlv::messages_from_xml(&substitute(&raw), &names)
+                .unwrap_or_else(|e| panic!("{shown}: {e}"));
             assert!(!parsed.is_empty(), "{shown}: no messages");
             for (i, message) in parsed.iter().enumerate() {
                 let bin = ttlv::encode(message);
-                let decoded = ttlv::decode(&bin).unwrap_or_else(|e| panic!("{shown} message {i}: {e}"));
+                let decoded =
+                    ttlv::decode(&bin).unwrap_or_else(|e| panic!("{shown} message {i}: {e}"));
                 assert_eq!(&decoded, message, "{shown} message {i}: binary decode");
                 let xml = ttlv::to_xml(&decoded, &names);
-                let back = ttlv::from_xml(&xml, &names).unwrap_or_else(|e| panic!("{shown} message {i}: {e}\n{xml}"));
-                assert_eq!(ttlv::encode(&back), bin, "{shown} message {i}: binary -> XML -> binary");
+                let back = ttlv::from_xml(&xml, &names)
+                    .unwrap_or_else(|e| panic!("{shown} message {i}: {e}\n{xml}"));
+                assert_eq!(
+                    ttlv::encode(&back),
+                    bin,
+                    "{shown} message {i}: binary -> XML -> binary"
+                );
                 items += count_items(message);
             }
             messages += parsed.len();

@@ -537,9 +537,7 @@ impl AttributeV1 {
     pub fn name_of(attribute: &Attribute) -> std::borrow::Cow<'static, str> {
         match attribute {
             Attribute::Vendor(v) => v.name_v1().into(),
-            other => attribute_name_for_tag(other.tag())
-                .unwrap_or("")
-                .into(),
+            other => attribute_name_for_tag(other.tag()).unwrap_or("").into(),
         }
     }
 }
@@ -720,4 +718,3 @@ impl IntoOwnedValue for Value<'_> {
         .value
     }
 }
-

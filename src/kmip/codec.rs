@@ -111,7 +111,13 @@ impl std::fmt::Debug for ByteString {
     }
 }
 
-scalar!(ByteString, ByteString, byte_string, |v| ByteString(v.to_vec()), |s| &s.0);
+scalar!(
+    ByteString,
+    ByteString,
+    byte_string,
+    |v| ByteString(v.to_vec()),
+    |s| &s.0
+);
 
 /// A Date-Time: seconds since the Unix epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -121,7 +127,13 @@ scalar!(DateTime, DateTime, date_time, |v| DateTime(*v), |s| s.0);
 /// A Date-Time Extended: microseconds since the Unix epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DateTimeExtended(pub i64);
-scalar!(DateTimeExtended, DateTimeExtended, date_time_extended, |v| DateTimeExtended(*v), |s| s.0);
+scalar!(
+    DateTimeExtended,
+    DateTimeExtended,
+    date_time_extended,
+    |v| DateTimeExtended(*v),
+    |s| s.0
+);
 
 /// An Interval: seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -137,7 +149,13 @@ impl std::fmt::Debug for BigInteger {
         write!(f, "BigInteger({} bytes)", self.0.len())
     }
 }
-scalar!(BigInteger, BigInteger, big_integer, |v| BigInteger(v.to_vec()), |s| &s.0);
+scalar!(
+    BigInteger,
+    BigInteger,
+    big_integer,
+    |v| BigInteger(v.to_vec()),
+    |s| &s.0
+);
 
 /// Any item tree, kept as it came: for values whose shape the caller decides later
 /// (a custom attribute's value, a Message Extension's content).
@@ -308,6 +326,7 @@ macro_rules! kmip_struct {
                 item: &$crate::ttlv::Item<'_>,
                 cx: &$crate::kmip::codec::Cx,
             ) -> Result<Self, $crate::kmip::codec::ModelError> {
+                #[allow(unused_imports)]
                 use $crate::kmip::codec::Slot as _;
                 let parent = item.tag;
                 $( let mut $field = <$crate::kmip_struct!(@slot $card $ty)>::default(); )*
@@ -333,6 +352,7 @@ macro_rules! kmip_struct {
                 w: &mut $crate::ttlv::Writer,
                 cx: &$crate::kmip::codec::Cx,
             ) {
+                #[allow(unused_imports)]
                 use $crate::kmip::codec::WriteField as _;
                 let open = w.begin(tag);
                 $( self.$field.write_field($crate::ttlv::Tag::$tag, w, cx); )*

@@ -202,7 +202,12 @@ pub struct ResponseBatchItem {
     pub message_extension: Vec<MessageExtension>,
 }
 
-fn single<T: Ttlv>(slot: &mut Option<T>, parent: Tag, child: &Item<'_>, cx: &Cx) -> Result<(), ModelError> {
+fn single<T: Ttlv>(
+    slot: &mut Option<T>,
+    parent: Tag,
+    child: &Item<'_>,
+    cx: &Cx,
+) -> Result<(), ModelError> {
     if slot.is_some() {
         return Err(ModelError::DuplicateField {
             parent,

@@ -26,12 +26,14 @@
 //! - [`payloads`], [`messages`]: request and response messages for every version;
 //! - [`result`]: errors to Result Reason.
 
+#[allow(non_camel_case_types)] // spec spellings: PKCS_11, PKCS_12...
 pub mod attributes;
-#[macro_use]
 pub mod codec;
+#[allow(non_camel_case_types)] // spec spellings: PKCS_11, PKCS_12...
 pub mod messages;
 mod names;
 pub mod objects;
+#[allow(non_camel_case_types)] // spec spellings: PKCS_11, PKCS_12...
 pub mod payloads;
 pub mod result;
 pub mod tables;
@@ -43,9 +45,4 @@ pub use names::{
     KmipNames, attribute_name_for_tag, attribute_tag_for_name, is_custom_attribute_name,
 };
 pub use tables::*;
-#[allow(unused_imports)]
-use tables::{
-    EnumKind, MaskKind, TagInfo, all_tags, enum_for_tag, mask_for_tag, tag_by_name,
-    tag_by_spec_name, tag_info,
-};
 pub use version::KmipVersion;

@@ -397,7 +397,9 @@ impl Ttlv for Object {
     fn read(item: &Item<'_>, cx: &Cx) -> Result<Self, ModelError> {
         Ok(match item.tag {
             Tag::Certificate => Object::Certificate(Certificate::read(item, cx)?),
-            Tag::CertificateRequest => Object::CertificateRequest(CertificateRequest::read(item, cx)?),
+            Tag::CertificateRequest => {
+                Object::CertificateRequest(CertificateRequest::read(item, cx)?)
+            }
             Tag::OpaqueObject => Object::OpaqueObject(OpaqueObject::read(item, cx)?),
             Tag::PGPKey => Object::PGPKey(PGPKey::read(item, cx)?),
             Tag::PrivateKey => Object::PrivateKey(PrivateKey::read(item, cx)?),

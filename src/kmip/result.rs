@@ -45,3 +45,44 @@ pub fn decode_result_reason(err: &DecodeError) -> ResultReason {
         | DecodeErrorKind::TooLarge { .. } => ResultReason::InvalidMessage,
     }
 }
+
+/// The Result Reason to send to a client of `version`: reasons its version lacks (2.x added
+/// many finer ones) become the nearest one it has, as an enumeration value that does not exist
+/// in a version is never sent.
+pub fn reason_for_version(reason: ResultReason, version: crate::kmip::KmipVersion) -> ResultReason {
+    if reason.exists_in(version) {
+        return reason;
+    }
+    let nearer = match reason {
+        ResultReason::WrongKeyLifecycleState
+        | ResultReason::NotAuthorised
+        | ResultReason::ReadOnlyAttribute
+        | ResultReason::AttributeReadOnly => ResultReason::PermissionDenied,
+        ResultReason::ObjectNotFound
+        | ResultReason::ObjectDestroyed
+        | ResultReason::AttributeNotFound
+        | ResultReason::AttributeInstanceNotFound => ResultReason::ItemNotFound,
+        ResultReason::UnknownTag
+        | ResultReason::UnknownEnumeration
+        | ResultReason::InvalidAttribute
+        | ResultReason::InvalidAttributeValue
+        | ResultReason::InvalidObjectType
+        | ResultReason::IllegalObjectType
+        | ResultReason::NumericRange
+        | ResultReason::InvalidDataType
+        | ResultReason::UnsupportedAttribute
+        | ResultReason::MultiValuedAttribute
+        | ResultReason::AttributeSingleValued => ResultReason::InvalidField,
+        ResultReason::UnsupportedProtocolVersion
+        | ResultReason::CodecError
+        | ResultReason::UnknownMessageExtension => ResultReason::InvalidMessage,
+        ResultReason::BadCryptographicParameters
+        | ResultReason::UnsupportedCryptographicParameters => ResultReason::CryptographicFailure,
+        _ => ResultReason::GeneralFailure,
+    };
+    if nearer.exists_in(version) {
+        nearer
+    } else {
+        ResultReason::GeneralFailure
+    }
+}

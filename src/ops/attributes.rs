@@ -52,7 +52,10 @@ fn multi_valued(a: &Attribute) -> bool {
 fn read_only(a: &Attribute) -> OpError {
     OpError::new(
         ResultReason::InvalidField,
-        format!("attribute {} may not be changed by a client", AttributeV1::name_of(a)),
+        format!(
+            "attribute {} may not be changed by a client",
+            AttributeV1::name_of(a)
+        ),
     )
 }
 
@@ -105,16 +108,28 @@ pub fn add_attribute(
     let attribute = match (&request.attribute, &request.new_attribute) {
         (Some(a), None) => a.attribute.clone(),
         (None, Some(a)) => a.clone(),
-        _ => return Err(OpError::new(ResultReason::InvalidMessage, "exactly one attribute is added")),
+        _ => {
+            return Err(OpError::new(
+                ResultReason::InvalidMessage,
+                "exactly one attribute is added",
+            ));
+        }
     };
     if !client_modifiable(&attribute) {
         return Err(read_only(&attribute));
     }
-    let same: Vec<&Attribute> = object.attributes.iter().filter(|a| a.reference() == attribute.reference()).collect();
+    let same: Vec<&Attribute> = object
+        .attributes
+        .iter()
+        .filter(|a| a.reference() == attribute.reference())
+        .collect();
     if !same.is_empty() && !multi_valued(&attribute) {
         return Err(OpError::new(
             ResultReason::InvalidField,
-            format!("{} already has a value and takes only one", AttributeV1::name_of(&attribute)),
+            format!(
+                "{} already has a value and takes only one",
+                AttributeV1::name_of(&attribute)
+            ),
         ));
     }
     let index = same.len() as i32;
@@ -151,7 +166,11 @@ pub fn modify_attribute(
     let mut object = ctx.object(&uid, Operation::ModifyAttribute)?;
     let (new, at) = match (&request.attribute, &request.new_attribute) {
         (Some(a), None) => {
-            let at = position(&object.attributes, &a.attribute.reference(), a.index.unwrap_or(0).max(0) as usize);
+            let at = position(
+                &object.attributes,
+                &a.attribute.reference(),
+                a.index.unwrap_or(0).max(0) as usize,
+            );
             (a.attribute.clone(), at)
         }
         (None, Some(new)) => {
@@ -161,7 +180,12 @@ pub fn modify_attribute(
             };
             (new.clone(), at)
         }
-        _ => return Err(OpError::new(ResultReason::InvalidMessage, "exactly one new attribute is given")),
+        _ => {
+            return Err(OpError::new(
+                ResultReason::InvalidMessage,
+                "exactly one new attribute is given",
+            ));
+        }
     };
     if !client_modifiable(&new) {
         return Err(read_only(&new));
@@ -169,7 +193,10 @@ pub fn modify_attribute(
     let at = at.ok_or_else(|| {
         OpError::new(
             ResultReason::ItemNotFound,
-            format!("object {uid} has no such {} to modify", AttributeV1::name_of(&new)),
+            format!(
+                "object {uid} has no such {} to modify",
+                AttributeV1::name_of(&new)
+            ),
         )
     })?;
     object.attributes[at] = new.clone();
@@ -194,15 +221,27 @@ pub fn delete_attribute(
     let mut object = ctx.object(&uid, Operation::DeleteAttribute)?;
     let at = if let Some(name) = &request.attribute_name {
         let reference = AttributeReference::from_v1_name(name);
-        position(&object.attributes, &reference, request.attribute_index.unwrap_or(0).max(0) as usize)
+        position(
+            &object.attributes,
+            &reference,
+            request.attribute_index.unwrap_or(0).max(0) as usize,
+        )
     } else if let Some(current) = &request.current_attribute {
         object.attributes.iter().position(|a| a == current)
     } else if let Some(reference) = &request.attribute_reference {
         position(&object.attributes, reference, 0)
     } else {
-        return Err(OpError::new(ResultReason::InvalidMessage, "no attribute named"));
+        return Err(OpError::new(
+            ResultReason::InvalidMessage,
+            "no attribute named",
+        ));
     };
-    let at = at.ok_or_else(|| OpError::new(ResultReason::ItemNotFound, format!("object {uid} has no such attribute")))?;
+    let at = at.ok_or_else(|| {
+        OpError::new(
+            ResultReason::ItemNotFound,
+            format!("object {uid} has no such attribute"),
+        )
+    })?;
     if !client_modifiable(&object.attributes[at]) {
         return Err(read_only(&object.attributes[at]));
     }

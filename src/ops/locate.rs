@@ -81,7 +81,10 @@ pub fn locate(request: &LocateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Locate
     }
     let negative = |v: Option<i32>, what: &str| -> Result<Option<usize>, OpError> {
         match v {
-            Some(n) if n < 0 => Err(OpError::new(ResultReason::InvalidField, format!("{what} is negative"))),
+            Some(n) if n < 0 => Err(OpError::new(
+                ResultReason::InvalidField,
+                format!("{what} is negative"),
+            )),
             Some(n) => Ok(Some(n as usize)),
             None => Ok(None),
         }

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use crate::kmip::codec::{ByteString, Cx, DateTime, ModelError, Ttlv, structure};
 use crate::kmip::messages::*;
-use crate::kmip::result::decode_result_reason;
+use crate::kmip::result::{decode_result_reason, reason_for_version};
 use crate::kmip::*;
 use crate::policy::{Policy, Principal};
 use crate::store::{ObjectStore, StoreError};
@@ -219,12 +219,7 @@ impl Kms {
         let (header, items) = match read_request(&item, &cx, self.config.max_batch_items) {
             Ok(parts) => parts,
             Err(e) => {
-                return message_error(
-                    ProtocolVersion::new(version),
-                    now,
-                    e.reason,
-                    &e.message,
-                );
+                return message_error(ProtocolVersion::new(version), now, e.reason, &e.message);
             }
         };
         let mut attempt = 0;
@@ -259,7 +254,7 @@ impl Kms {
                             *item = failure(
                                 item.operation,
                                 item.unique_batch_item_id.clone(),
-                                err.reason,
+                                reason_for_version(err.reason, version),
                                 &err.message,
                             );
                         }
@@ -341,7 +336,11 @@ impl Kms {
 
 /// Runs one batch item.
 fn execute(item: &RequestBatchItem, ctx: &mut OpCtx<'_, '_>) -> Result<ResponsePayload, OpError> {
-    if let Some(ext) = item.message_extension.iter().find(|e| e.criticality_indicator) {
+    if let Some(ext) = item
+        .message_extension
+        .iter()
+        .find(|e| e.criticality_indicator)
+    {
         return Err(OpError::new(
             ResultReason::FeatureNotSupported,
             format!(
@@ -380,13 +379,13 @@ fn execute(item: &RequestBatchItem, ctx: &mut OpCtx<'_, '_>) -> Result<ResponseP
 /// does not speak. A later minor version of 1 or 2 is read as 1.4 or 2.1 (1.4 §11.1: same
 /// major version, different minor versions are processed normally).
 fn spoken_version(pv: &ProtocolVersion) -> Option<KmipVersion> {
-    KmipVersion::from_major_minor(pv.protocol_version_major, pv.protocol_version_minor).or(
-        match pv.protocol_version_major {
-            1 if pv.protocol_version_minor > 4 => Some(KmipVersion::V1_4),
-            2 if pv.protocol_version_minor > 1 => Some(KmipVersion::V2_1),
-            _ => None,
-        },
-    )
+    KmipVersion::from_major_minor(pv.protocol_version_major, pv.protocol_version_minor).or(match pv
+        .protocol_version_major
+    {
+        1 if pv.protocol_version_minor > 4 => Some(KmipVersion::V1_4),
+        2 if pv.protocol_version_minor > 1 => Some(KmipVersion::V2_1),
+        _ => None,
+    })
 }
 
 type ItemResult = Result<RequestBatchItem, (Option<Operation>, Option<ByteString>, OpError)>;
@@ -407,7 +406,9 @@ fn read_request(
     let mut items = Vec::new();
     for child in structure(message)? {
         match child.tag {
-            Tag::RequestHeader if header.is_none() => header = Some(RequestHeader::read(child, cx)?),
+            Tag::RequestHeader if header.is_none() => {
+                header = Some(RequestHeader::read(child, cx)?)
+            }
             Tag::BatchItem => {
                 if items.len() == max_items {
                     return Err(OpError::new(
@@ -433,7 +434,8 @@ fn read_request(
             }
         }
     }
-    let header = header.ok_or_else(|| OpError::new(ResultReason::InvalidMessage, "no Request Header"))?;
+    let header =
+        header.ok_or_else(|| OpError::new(ResultReason::InvalidMessage, "no Request Header"))?;
     if items.is_empty() || header.batch_count != items.len() as i32 {
         return Err(OpError::new(
             ResultReason::InvalidMessage,
@@ -512,7 +514,12 @@ fn build_response(
                 response_payload: Some(payload),
                 message_extension: Vec::new(),
             },
-            Err(e) => failure(o.operation, o.unique_batch_item_id, e.reason, &e.message),
+            Err(e) => failure(
+                o.operation,
+                o.unique_batch_item_id,
+                reason_for_version(e.reason, version),
+                &e.message,
+            ),
         })
         .collect();
     ResponseMessage {

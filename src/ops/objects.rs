@@ -41,7 +41,14 @@ pub fn new_unique_identifier() -> Result<String, OpError> {
     b[6] = (b[6] & 0x0F) | 0x40;
     b[8] = (b[8] & 0x3F) | 0x80;
     let h = |r: std::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
-    Ok(format!("{}-{}-{}-{}-{}", h(0..4), h(4..6), h(6..8), h(8..10), h(10..16)))
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        h(0..4),
+        h(4..6),
+        h(6..8),
+        h(8..10),
+        h(10..16)
+    ))
 }
 
 /// Checks client attributes and returns them with the server's own added: Unique Identifier,
@@ -60,18 +67,34 @@ fn initial_attributes(
             format!("attribute {:?} is set by the server", bad.tag()),
         ));
     }
-    if let Some(Attribute::ObjectType(t)) = client.iter().find(|a| matches!(a, Attribute::ObjectType(_))) {
+    if let Some(Attribute::ObjectType(t)) = client
+        .iter()
+        .find(|a| matches!(a, Attribute::ObjectType(_)))
+    {
         if *t != object_type {
-            return Err(OpError::new(ResultReason::InvalidField, "Object Type attribute differs from the request's"));
+            return Err(OpError::new(
+                ResultReason::InvalidField,
+                "Object Type attribute differs from the request's",
+            ));
         }
     }
-    let active = client.iter().any(|a| matches!(a, Attribute::ActivationDate(d) if d.0 <= now));
+    let active = client
+        .iter()
+        .any(|a| matches!(a, Attribute::ActivationDate(d) if d.0 <= now));
     let mut attributes = vec![
         Attribute::UniqueIdentifier(uid.to_string()),
         Attribute::ObjectType(object_type),
     ];
-    attributes.extend(client.into_iter().filter(|a| !matches!(a, Attribute::ObjectType(_))));
-    attributes.push(Attribute::State(if active { State::Active } else { State::PreActive }));
+    attributes.extend(
+        client
+            .into_iter()
+            .filter(|a| !matches!(a, Attribute::ObjectType(_))),
+    );
+    attributes.push(Attribute::State(if active {
+        State::Active
+    } else {
+        State::PreActive
+    }));
     attributes.push(Attribute::InitialDate(DateTime(now)));
     attributes.push(Attribute::LastChangeDate(DateTime(now)));
     if let Some(bytes) = material {
@@ -108,7 +131,10 @@ fn symmetric_key(algorithm: CryptographicAlgorithm, bytes: Vec<u8>) -> Object {
 pub fn create(request: &CreateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<CreateResponse, OpError> {
     if let Some(t) = &request.template_attribute {
         if !t.name.is_empty() {
-            return Err(OpError::new(ResultReason::ItemNotFound, "templates are not supported"));
+            return Err(OpError::new(
+                ResultReason::ItemNotFound,
+                "templates are not supported",
+            ));
         }
     }
     if request.object_type != ObjectType::SymmetricKey {
@@ -122,12 +148,22 @@ pub fn create(request: &CreateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Create
         Attribute::CryptographicAlgorithm(x) => Some(*x),
         _ => None,
     })
-    .ok_or_else(|| OpError::new(ResultReason::InvalidField, "Cryptographic Algorithm is required"))?;
+    .ok_or_else(|| {
+        OpError::new(
+            ResultReason::InvalidField,
+            "Cryptographic Algorithm is required",
+        )
+    })?;
     let length = find(&client, |a| match a {
         Attribute::CryptographicLength(x) => Some(*x),
         _ => None,
     })
-    .ok_or_else(|| OpError::new(ResultReason::InvalidField, "Cryptographic Length is required"))?;
+    .ok_or_else(|| {
+        OpError::new(
+            ResultReason::InvalidField,
+            "Cryptographic Length is required",
+        )
+    })?;
     if algorithm != CryptographicAlgorithm::AES {
         return Err(OpError::new(
             ResultReason::InvalidField,
@@ -143,7 +179,13 @@ pub fn create(request: &CreateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Create
     let bytes = crate::crypto::random_bytes(length as usize / 8)
         .map_err(|_| OpError::new(ResultReason::CryptographicFailure, "key generation failed"))?;
     let uid = new_unique_identifier()?;
-    let attributes = initial_attributes(&uid, ObjectType::SymmetricKey, client, Some(&bytes), ctx.now)?;
+    let attributes = initial_attributes(
+        &uid,
+        ObjectType::SymmetricKey,
+        client,
+        Some(&bytes),
+        ctx.now,
+    )?;
     ctx.txn.put(ManagedObject {
         unique_identifier: uid.clone(),
         object_type: ObjectType::SymmetricKey,
@@ -179,7 +221,11 @@ fn raw_material(object: &Object) -> Result<Option<Vec<u8>>, OpError> {
         Some(KeyValue::Plain {
             key_material: KeyMaterial::Bytes(b),
             ..
-        }) if matches!(block.key_format_type, KeyFormatType::Raw | KeyFormatType::Opaque) => {
+        }) if matches!(
+            block.key_format_type,
+            KeyFormatType::Raw | KeyFormatType::Opaque
+        ) =>
+        {
             Ok(Some(b.as_slice().to_vec()))
         }
         Some(KeyValue::Plain {
@@ -189,16 +235,27 @@ fn raw_material(object: &Object) -> Result<Option<Vec<u8>>, OpError> {
             .key
             .as_ref()
             .map(|k| Some(k.as_slice().to_vec()))
-            .ok_or_else(|| OpError::new(ResultReason::InvalidField, "Transparent Symmetric Key without Key")),
+            .ok_or_else(|| {
+                OpError::new(
+                    ResultReason::InvalidField,
+                    "Transparent Symmetric Key without Key",
+                )
+            }),
         _ => Err(OpError::new(
             ResultReason::KeyFormatTypeNotSupported,
-            format!("Key Format Type {:?} is not supported here", block.key_format_type),
+            format!(
+                "Key Format Type {:?} is not supported here",
+                block.key_format_type
+            ),
         )),
     }
 }
 
 /// 2.1 §6.1.43 Register: Symmetric Keys, Secret Data and Opaque Objects.
-pub fn register(request: &RegisterRequest, ctx: &mut OpCtx<'_, '_>) -> Result<RegisterResponse, OpError> {
+pub fn register(
+    request: &RegisterRequest,
+    ctx: &mut OpCtx<'_, '_>,
+) -> Result<RegisterResponse, OpError> {
     let object = request
         .object
         .as_ref()
@@ -211,7 +268,10 @@ pub fn register(request: &RegisterRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Re
     }
     if let Some(t) = &request.template_attribute {
         if !t.name.is_empty() {
-            return Err(OpError::new(ResultReason::ItemNotFound, "templates are not supported"));
+            return Err(OpError::new(
+                ResultReason::ItemNotFound,
+                "templates are not supported",
+            ));
         }
     }
     let mut client = request.attributes();
@@ -222,25 +282,46 @@ pub fn register(request: &RegisterRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Re
             let algorithm = k
                 .key_block
                 .cryptographic_algorithm
-                .or_else(|| find(&client, |a| match a {
-                    Attribute::CryptographicAlgorithm(x) => Some(*x),
-                    _ => None,
-                }))
-                .ok_or_else(|| OpError::new(ResultReason::InvalidField, "Cryptographic Algorithm is required"))?;
+                .or_else(|| {
+                    find(&client, |a| match a {
+                        Attribute::CryptographicAlgorithm(x) => Some(*x),
+                        _ => None,
+                    })
+                })
+                .ok_or_else(|| {
+                    OpError::new(
+                        ResultReason::InvalidField,
+                        "Cryptographic Algorithm is required",
+                    )
+                })?;
             let bits = bytes.len() as i32 * 8;
-            let declared = k.key_block.cryptographic_length.or_else(|| find(&client, |a| match a {
-                Attribute::CryptographicLength(x) => Some(*x),
-                _ => None,
-            }));
+            let declared = k.key_block.cryptographic_length.or_else(|| {
+                find(&client, |a| match a {
+                    Attribute::CryptographicLength(x) => Some(*x),
+                    _ => None,
+                })
+            });
             if declared.is_some_and(|d| d != bits) || bytes.is_empty() {
                 return Err(OpError::new(
                     ResultReason::InvalidField,
-                    format!("Cryptographic Length {declared:?} does not match {bits}-bit key material"),
+                    format!(
+                        "Cryptographic Length {declared:?} does not match {bits}-bit key material"
+                    ),
                 ));
             }
             for (present, attr) in [
-                (client.iter().any(|a| matches!(a, Attribute::CryptographicAlgorithm(_))), Attribute::CryptographicAlgorithm(algorithm)),
-                (client.iter().any(|a| matches!(a, Attribute::CryptographicLength(_))), Attribute::CryptographicLength(bits)),
+                (
+                    client
+                        .iter()
+                        .any(|a| matches!(a, Attribute::CryptographicAlgorithm(_))),
+                    Attribute::CryptographicAlgorithm(algorithm),
+                ),
+                (
+                    client
+                        .iter()
+                        .any(|a| matches!(a, Attribute::CryptographicLength(_))),
+                    Attribute::CryptographicLength(bits),
+                ),
             ] {
                 if !present {
                     client.push(attr);
@@ -257,7 +338,13 @@ pub fn register(request: &RegisterRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Re
         }
     };
     let uid = new_unique_identifier()?;
-    let attributes = initial_attributes(&uid, request.object_type, client, material.as_deref(), ctx.now)?;
+    let attributes = initial_attributes(
+        &uid,
+        request.object_type,
+        client,
+        material.as_deref(),
+        ctx.now,
+    )?;
     ctx.txn.put(ManagedObject {
         unique_identifier: uid.clone(),
         object_type: request.object_type,
@@ -280,13 +367,22 @@ pub fn get(request: &GetRequest, ctx: &mut OpCtx<'_, '_>) -> Result<GetResponse,
     let uid = ctx.uid(&request.unique_identifier)?;
     let managed = ctx.object(&uid, Operation::Get)?;
     if request.key_wrapping_specification.is_some() || request.key_wrap_type.is_some() {
-        return Err(OpError::new(ResultReason::FeatureNotSupported, "key wrapping on Get is not supported"));
+        return Err(OpError::new(
+            ResultReason::FeatureNotSupported,
+            "key wrapping on Get is not supported",
+        ));
     }
     if request.key_compression_type.is_some() {
-        return Err(OpError::new(ResultReason::KeyCompressionTypeNotSupported, "key compression is not supported"));
+        return Err(OpError::new(
+            ResultReason::KeyCompressionTypeNotSupported,
+            "key compression is not supported",
+        ));
     }
     let object = managed.object.ok_or_else(|| {
-        OpError::new(ResultReason::ItemNotFound, format!("object {uid} has been destroyed"))
+        OpError::new(
+            ResultReason::ItemNotFound,
+            format!("object {uid} has been destroyed"),
+        )
     })?;
     let object = match (object, request.key_format_type) {
         (object, None) => object,
@@ -302,7 +398,10 @@ pub fn get(request: &GetRequest, ctx: &mut OpCtx<'_, '_>) -> Result<GetResponse,
             Object::SymmetricKey(k)
         }
         (o @ (Object::SecretData(_) | Object::OpaqueObject(_)), Some(f))
-            if o.key_block().is_none_or(|b| b.key_format_type == f) => o,
+            if o.key_block().is_none_or(|b| b.key_format_type == f) =>
+        {
+            o
+        }
         (_, Some(f)) => {
             return Err(OpError::new(
                 ResultReason::KeyFormatTypeNotSupported,

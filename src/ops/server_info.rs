@@ -121,7 +121,10 @@ pub fn query(request: &QueryRequest, ctx: &OpCtx<'_, '_>) -> QueryResponse {
 /// The profiles this server conforms to, as the version names them.
 fn profiles(version: KmipVersion) -> Vec<ProfileInformation> {
     let names: &[ProfileName] = if version >= KmipVersion::V2_0 {
-        &[ProfileName::BaselineServer, ProfileName::SymmetricKeyLifecycleServer]
+        &[
+            ProfileName::BaselineServer,
+            ProfileName::SymmetricKeyLifecycleServer,
+        ]
     } else {
         &[
             ProfileName::BaselineServerBasicKMIPV1_2,

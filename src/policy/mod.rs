@@ -90,10 +90,20 @@ mod tests {
         let alice = Principal::new("alice");
         let bob = Principal::new("bob");
         let ops = Principal::new("ops");
-        assert!(policy.authorize(&alice, Operation::Get, "1", "alice").is_ok());
-        let denied = policy.authorize(&bob, Operation::Get, "1", "alice").unwrap_err();
+        assert!(
+            policy
+                .authorize(&alice, Operation::Get, "1", "alice")
+                .is_ok()
+        );
+        let denied = policy
+            .authorize(&bob, Operation::Get, "1", "alice")
+            .unwrap_err();
         assert_eq!(denied.principal, "bob");
-        assert!(policy.authorize(&ops, Operation::Destroy, "1", "alice").is_ok());
+        assert!(
+            policy
+                .authorize(&ops, Operation::Destroy, "1", "alice")
+                .is_ok()
+        );
         assert_eq!(policy.visible_owner(&bob), Some("bob".into()));
         assert_eq!(policy.visible_owner(&ops), None);
     }

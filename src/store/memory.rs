@@ -71,9 +71,9 @@ pub fn matches(object: &ManagedObject, filter: &Filter) -> bool {
             }
             _ => false,
         }),
-        Filter::DateRange { tag, from, to } => attrs.iter().any(|a| {
-            a.tag() == *tag && a.as_date_time().is_some_and(|t| t >= *from && t <= *to)
-        }),
+        Filter::DateRange { tag, from, to } => attrs
+            .iter()
+            .any(|a| a.tag() == *tag && a.as_date_time().is_some_and(|t| t >= *from && t <= *to)),
     }
 }
 
@@ -95,12 +95,18 @@ fn check(inner: &Inner, uid: &str, expect: Expect) -> Result<(), StoreError> {
 
 impl ObjectStore for MemoryStore {
     fn get(&self, unique_identifier: &str) -> Result<Option<ManagedObject>, StoreError> {
-        let inner = self.inner.read().map_err(|_| StoreError::Storage("lock poisoned".into()))?;
+        let inner = self
+            .inner
+            .read()
+            .map_err(|_| StoreError::Storage("lock poisoned".into()))?;
         Ok(inner.objects.get(unique_identifier).map(|(_, o)| o.clone()))
     }
 
     fn locate(&self, query: &Query) -> Result<Located, StoreError> {
-        let inner = self.inner.read().map_err(|_| StoreError::Storage("lock poisoned".into()))?;
+        let inner = self
+            .inner
+            .read()
+            .map_err(|_| StoreError::Storage("lock poisoned".into()))?;
         let mut hits: Vec<(u64, &str)> = inner
             .objects
             .values()
@@ -123,7 +129,10 @@ impl ObjectStore for MemoryStore {
     }
 
     fn commit(&self, set: WriteSet) -> Result<Vec<u64>, StoreError> {
-        let mut inner = self.inner.write().map_err(|_| StoreError::Storage("lock poisoned".into()))?;
+        let mut inner = self
+            .inner
+            .write()
+            .map_err(|_| StoreError::Storage("lock poisoned".into()))?;
         for write in &set.writes {
             match write {
                 Write::Put { object, expect } => check(&inner, &object.unique_identifier, *expect)?,
@@ -164,8 +173,10 @@ impl ObjectStore for MemoryStore {
     }
 
     fn count(&self) -> Result<u64, StoreError> {
-        let inner = self.inner.read().map_err(|_| StoreError::Storage("lock poisoned".into()))?;
+        let inner = self
+            .inner
+            .read()
+            .map_err(|_| StoreError::Storage("lock poisoned".into()))?;
         Ok(inner.objects.len() as u64)
     }
 }
-

@@ -75,9 +75,15 @@ pub enum Expect {
 #[derive(Clone, Debug)]
 pub enum Write {
     /// Creates or replaces the object.
-    Put { object: ManagedObject, expect: Expect },
+    Put {
+        object: ManagedObject,
+        expect: Expect,
+    },
     /// Removes the object and every trace of it in the indexes.
-    Delete { unique_identifier: String, expect: Expect },
+    Delete {
+        unique_identifier: String,
+        expect: Expect,
+    },
 }
 
 /// The writes one request makes, applied all or nothing.
@@ -153,7 +159,11 @@ pub enum StoreError {
 /// Identifier (authenticated data), so that a blob moved to another object fails to open.
 pub trait MaterialSealer: Send + Sync {
     fn seal(&self, unique_identifier: &str, plaintext: &[u8]) -> Result<Vec<u8>, StoreError>;
-    fn open(&self, unique_identifier: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, StoreError>;
+    fn open(
+        &self,
+        unique_identifier: &str,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, StoreError>;
 }
 
 /// Where managed objects live.

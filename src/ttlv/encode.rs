@@ -16,7 +16,9 @@ pub fn encode(item: &Item<'_>) -> Vec<u8> {
 
 /// Appends the encoding of `item` to `out`.
 pub fn encode_into(item: &Item<'_>, out: &mut Vec<u8>) {
-    let mut w = Writer { out: std::mem::take(out) };
+    let mut w = Writer {
+        out: std::mem::take(out),
+    };
     w.item(item);
     *out = w.into_inner();
 }
@@ -81,7 +83,8 @@ impl Writer {
 
     /// Writes a length, the bytes and their zero padding.
     fn padded(&mut self, bytes: &[u8]) {
-        self.out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        self.out
+            .extend_from_slice(&(bytes.len() as u32).to_be_bytes());
         self.out.extend_from_slice(bytes);
         self.out
             .resize(self.out.len() + padding(bytes.len() as u32) as usize, 0);

@@ -24,7 +24,7 @@
 
 use std::borrow::Cow;
 
-mod convert;
+pub mod convert;
 mod decode;
 mod encode;
 mod error;

@@ -1,0 +1,793 @@
+//! Dispatcher tests with the in-memory store: every operation, lifecycle rules, batches with
+//! each continuation option, ID placeholders, size limits and unreadable input.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::kmip::attributes::{Attribute, Attributes, Name, RevocationReason, TemplateAttribute};
+use crate::kmip::objects::*;
+use crate::kmip::payloads::*;
+use crate::store::memory::MemoryStore;
+
+const NOW: i64 = 1_700_000_000;
+
+fn kms() -> Kms {
+    Kms::new(Arc::new(MemoryStore::new()))
+}
+
+fn alice() -> Principal {
+    Principal::new("alice")
+}
+
+fn header(version: KmipVersion, count: usize) -> RequestHeader {
+    RequestHeader {
+        protocol_version: ProtocolVersion::new(version),
+        maximum_response_size: None,
+        client_correlation_value: None,
+        server_correlation_value: None,
+        asynchronous_indicator: None,
+        attestation_capable_indicator: None,
+        attestation_type: vec![],
+        authentication: None,
+        batch_error_continuation_option: None,
+        batch_order_option: None,
+        time_stamp: None,
+        batch_count: count as i32,
+    }
+}
+
+fn item(operation: Operation, payload: RequestPayload) -> RequestBatchItem {
+    RequestBatchItem {
+        operation,
+        ephemeral: None,
+        unique_batch_item_id: None,
+        request_payload: payload,
+        message_extension: vec![],
+    }
+}
+
+fn send(
+    kms: &Kms,
+    who: &Principal,
+    header: RequestHeader,
+    items: Vec<RequestBatchItem>,
+) -> ResponseMessage {
+    let cx = Cx::new(header.protocol_version.version().unwrap());
+    let bytes = RequestMessage {
+        request_header: header,
+        batch_item: items,
+    }
+    .to_bytes(&cx);
+    let response = kms.handle(who, &bytes, NOW);
+    let decoded = ttlv::decode(&response).expect("response decodes");
+    ResponseMessage::from_item(&decoded)
+        .expect("response types")
+        .0
+}
+
+fn one(
+    kms: &Kms,
+    version: KmipVersion,
+    operation: Operation,
+    payload: RequestPayload,
+) -> ResponseBatchItem {
+    let mut r = send(
+        kms,
+        &alice(),
+        header(version, 1),
+        vec![item(operation, payload)],
+    );
+    assert_eq!(r.batch_item.len(), 1);
+    r.batch_item.remove(0)
+}
+
+fn create_payload(version: KmipVersion, bits: i32, name: &str) -> RequestPayload {
+    let attrs = vec![
+        Attribute::CryptographicAlgorithm(CryptographicAlgorithm::AES),
+        Attribute::CryptographicLength(bits),
+        Attribute::CryptographicUsageMask(
+            CryptographicUsageMask::Encrypt | CryptographicUsageMask::Decrypt,
+        ),
+        Attribute::Name(Name {
+            name_value: name.into(),
+            name_type: NameType::UninterpretedTextString,
+        }),
+    ];
+    let (template_attribute, attributes) = if version.is_1x() {
+        (
+            Some(TemplateAttribute {
+                name: vec![],
+                attribute: attrs.into_iter().map(Into::into).collect(),
+            }),
+            None,
+        )
+    } else {
+        (None, Some(Attributes(attrs)))
+    };
+    RequestPayload::Create(CreateRequest {
+        object_type: ObjectType::SymmetricKey,
+        template_attribute,
+        attributes,
+        protection_storage_masks: None,
+    })
+}
+
+fn uid_req(uid: Option<&str>) -> UniqueIdentifierRequest {
+    UniqueIdentifierRequest {
+        unique_identifier: uid.map(str::to_string),
+    }
+}
+
+fn created_uid(r: &ResponseBatchItem) -> String {
+    match &r.response_payload {
+        Some(ResponsePayload::Create(c)) => c.unique_identifier.clone(),
+        other => panic!("not a Create response: {other:?} / {:?}", r.result_message),
+    }
+}
+
+fn get_req(uid: &str, format: Option<KeyFormatType>) -> RequestPayload {
+    RequestPayload::Get(GetRequest {
+        unique_identifier: Some(uid.into()),
+        key_format_type: format,
+        key_wrap_type: None,
+        key_compression_type: None,
+        key_wrapping_specification: None,
+    })
+}
+
+fn key_bytes(r: &ResponseBatchItem) -> Vec<u8> {
+    let Some(ResponsePayload::Get(g)) = &r.response_payload else {
+        panic!("not a Get response: {r:?}")
+    };
+    match &g.object {
+        Some(Object::SymmetricKey(k)) => match &k.key_block.key_value {
+            Some(KeyValue::Plain {
+                key_material: KeyMaterial::Bytes(b),
+                ..
+            }) => b.as_slice().to_vec(),
+            Some(KeyValue::Plain {
+                key_material: KeyMaterial::Transparent(t),
+                ..
+            }) => t.key.as_ref().unwrap().as_slice().to_vec(),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn create_get_activate_revoke_destroy_in_every_version() {
+    for version in KmipVersion::ALL {
+        let kms = kms();
+        let r = one(
+            &kms,
+            version,
+            Operation::Create,
+            create_payload(version, 256, "k1"),
+        );
+        assert_eq!(
+            r.result_status,
+            ResultStatus::Success,
+            "{version}: {:?}",
+            r.result_message
+        );
+        let uid = created_uid(&r);
+
+        let r = one(&kms, version, Operation::Get, get_req(&uid, None));
+        assert_eq!(key_bytes(&r).len(), 32);
+        let raw = key_bytes(&r);
+        let r = one(
+            &kms,
+            version,
+            Operation::Get,
+            get_req(&uid, Some(KeyFormatType::TransparentSymmetricKey)),
+        );
+        assert_eq!(key_bytes(&r), raw);
+
+        // A Pre-Active key cannot be destroyed twice, nor activated twice.
+        let r = one(
+            &kms,
+            version,
+            Operation::Activate,
+            RequestPayload::Activate(uid_req(Some(&uid))),
+        );
+        assert_eq!(r.result_status, ResultStatus::Success);
+        let r = one(
+            &kms,
+            version,
+            Operation::Activate,
+            RequestPayload::Activate(uid_req(Some(&uid))),
+        );
+        assert_eq!(r.result_status, ResultStatus::OperationFailed);
+        let expected = if version >= KmipVersion::V2_0 {
+            ResultReason::WrongKeyLifecycleState
+        } else {
+            ResultReason::PermissionDenied
+        };
+        assert_eq!(r.result_reason, Some(expected), "{version}");
+        let r = one(
+            &kms,
+            version,
+            Operation::Destroy,
+            RequestPayload::Destroy(uid_req(Some(&uid))),
+        );
+        assert_eq!(
+            r.result_reason,
+            Some(expected),
+            "an Active key is not destroyed"
+        );
+
+        let r = one(
+            &kms,
+            version,
+            Operation::Revoke,
+            RequestPayload::Revoke(RevokeRequest {
+                unique_identifier: Some(uid.clone()),
+                revocation_reason: RevocationReason {
+                    revocation_reason_code: RevocationReasonCode::CessationOfOperation,
+                    revocation_message: None,
+                },
+                compromise_occurrence_date: None,
+            }),
+        );
+        assert_eq!(r.result_status, ResultStatus::Success);
+        let r = one(
+            &kms,
+            version,
+            Operation::Destroy,
+            RequestPayload::Destroy(uid_req(Some(&uid))),
+        );
+        assert_eq!(r.result_status, ResultStatus::Success);
+        let r = one(&kms, version, Operation::Get, get_req(&uid, None));
+        assert_eq!(r.result_reason, Some(ResultReason::ItemNotFound));
+
+        let r = one(
+            &kms,
+            version,
+            Operation::GetAttributes,
+            RequestPayload::GetAttributes(GetAttributesRequest {
+                unique_identifier: Some(uid.clone()),
+                attribute_name: vec![],
+                attribute_reference: vec![],
+            }),
+        );
+        let Some(ResponsePayload::GetAttributes(g)) = r.response_payload else {
+            panic!()
+        };
+        let attrs: Vec<Attribute> = if version.is_1x() {
+            g.attribute.into_iter().map(|a| a.attribute).collect()
+        } else {
+            g.attributes.unwrap().0
+        };
+        assert!(attrs.contains(&Attribute::State(State::Destroyed)));
+        assert!(
+            attrs.iter().all(|a| a.exists_in(version)),
+            "{version}: {attrs:?}"
+        );
+    }
+}
+
+#[test]
+fn create_rejects_bad_lengths_and_algorithms() {
+    let kms = kms();
+    let r = one(
+        &kms,
+        KmipVersion::V1_2,
+        Operation::Create,
+        create_payload(KmipVersion::V1_2, 100, "x"),
+    );
+    assert_eq!(r.result_reason, Some(ResultReason::InvalidField));
+    for bits in [128, 192, 256] {
+        let r = one(
+            &kms,
+            KmipVersion::V2_1,
+            Operation::Create,
+            create_payload(KmipVersion::V2_1, bits, "x"),
+        );
+        let uid = created_uid(&r);
+        let r = one(&kms, KmipVersion::V2_1, Operation::Get, get_req(&uid, None));
+        assert_eq!(key_bytes(&r).len() * 8, bits as usize);
+    }
+}
+
+#[test]
+fn objects_of_others_are_denied_and_invisible() {
+    let kms = kms();
+    let r = one(
+        &kms,
+        KmipVersion::V1_4,
+        Operation::Create,
+        create_payload(KmipVersion::V1_4, 128, "mine"),
+    );
+    let uid = created_uid(&r);
+    let bob = Principal::new("bob");
+    let r = send(
+        &kms,
+        &bob,
+        header(KmipVersion::V1_4, 1),
+        vec![item(Operation::Get, get_req(&uid, None))],
+    );
+    assert_eq!(
+        r.batch_item[0].result_reason,
+        Some(ResultReason::PermissionDenied)
+    );
+    let locate = RequestPayload::Locate(LocateRequest {
+        maximum_items: None,
+        offset_items: None,
+        storage_status_mask: None,
+        object_group_member: None,
+        attribute: vec![],
+        attributes: None,
+    });
+    let r = send(
+        &kms,
+        &bob,
+        header(KmipVersion::V1_4, 1),
+        vec![item(Operation::Locate, locate)],
+    );
+    let Some(ResponsePayload::Locate(l)) = &r.batch_item[0].response_payload else {
+        panic!()
+    };
+    assert!(l.unique_identifier.is_empty());
+}
+
+#[test]
+fn locate_by_name_with_paging() {
+    let kms = kms();
+    let mut uids = Vec::new();
+    for i in 0..5 {
+        let name = if i % 2 == 0 { "even" } else { "odd" };
+        uids.push(created_uid(&one(
+            &kms,
+            KmipVersion::V2_1,
+            Operation::Create,
+            create_payload(KmipVersion::V2_1, 128, name),
+        )));
+    }
+    let locate = |max: Option<i32>, offset: Option<i32>| {
+        RequestPayload::Locate(LocateRequest {
+            maximum_items: max,
+            offset_items: offset,
+            storage_status_mask: None,
+            object_group_member: None,
+            attribute: vec![],
+            attributes: Some(Attributes(vec![Attribute::Name(Name {
+                name_value: "even".into(),
+                name_type: NameType::UninterpretedTextString,
+            })])),
+        })
+    };
+    let r = one(
+        &kms,
+        KmipVersion::V2_1,
+        Operation::Locate,
+        locate(None, None),
+    );
+    let Some(ResponsePayload::Locate(l)) = r.response_payload else {
+        panic!()
+    };
+    assert_eq!(
+        l.unique_identifier,
+        vec![uids[0].clone(), uids[2].clone(), uids[4].clone()]
+    );
+    assert_eq!(l.located_items, Some(3));
+    let r = one(
+        &kms,
+        KmipVersion::V2_1,
+        Operation::Locate,
+        locate(Some(1), Some(1)),
+    );
+    let Some(ResponsePayload::Locate(l)) = r.response_payload else {
+        panic!()
+    };
+    assert_eq!(l.unique_identifier, vec![uids[2].clone()]);
+    // 1.2 has no Located Items.
+    let r = one(
+        &kms,
+        KmipVersion::V1_2,
+        Operation::Locate,
+        locate(None, None),
+    );
+    let Some(ResponsePayload::Locate(l)) = r.response_payload else {
+        panic!()
+    };
+    assert_eq!(l.located_items, None);
+}
+
+fn batch(option: BatchErrorContinuationOption) -> ResponseMessage {
+    let kms = kms();
+    let mut h = header(KmipVersion::V1_4, 3);
+    h.batch_error_continuation_option = Some(option);
+    let items = vec![
+        item(
+            Operation::Create,
+            create_payload(KmipVersion::V1_4, 128, "a"),
+        ),
+        item(Operation::Get, get_req("no-such-object", None)),
+        item(Operation::Activate, RequestPayload::Activate(uid_req(None))),
+    ];
+    let r = send(&kms, &alice(), h, items);
+    // Whatever was undone or stopped left nothing behind that a Locate can see.
+    r
+}
+
+#[test]
+fn batch_stop_continue_and_undo() {
+    let r = batch(BatchErrorContinuationOption::Stop);
+    assert_eq!(
+        r.batch_item.len(),
+        2,
+        "items after the failure are not returned"
+    );
+    assert_eq!(r.batch_item[0].result_status, ResultStatus::Success);
+    assert_eq!(
+        r.batch_item[1].result_reason,
+        Some(ResultReason::ItemNotFound)
+    );
+
+    let r = batch(BatchErrorContinuationOption::Continue);
+    assert_eq!(r.batch_item.len(), 3);
+    assert_eq!(r.batch_item[1].result_status, ResultStatus::OperationFailed);
+    assert_eq!(
+        r.batch_item[2].result_status,
+        ResultStatus::Success,
+        "the ID Placeholder from Create activates the new key: {:?}",
+        r.batch_item[2].result_message
+    );
+
+    let r = batch(BatchErrorContinuationOption::Undo);
+    assert_eq!(r.batch_item.len(), 2);
+    assert_eq!(r.batch_item[0].result_status, ResultStatus::OperationUndone);
+    assert_eq!(r.batch_item[1].result_status, ResultStatus::OperationFailed);
+}
+
+#[test]
+fn undo_leaves_nothing_in_the_store() {
+    let store = Arc::new(MemoryStore::new());
+    let kms = Kms::new(store.clone());
+    let mut h = header(KmipVersion::V2_1, 2);
+    h.batch_error_continuation_option = Some(BatchErrorContinuationOption::Undo);
+    let r = send(
+        &kms,
+        &alice(),
+        h,
+        vec![
+            item(
+                Operation::Create,
+                create_payload(KmipVersion::V2_1, 128, "a"),
+            ),
+            item(
+                Operation::Destroy,
+                RequestPayload::Destroy(uid_req(Some("missing"))),
+            ),
+        ],
+    );
+    assert_eq!(r.batch_item[0].result_status, ResultStatus::OperationUndone);
+    assert_eq!(crate::store::ObjectStore::count(store.as_ref()).unwrap(), 0);
+}
+
+#[test]
+fn maximum_response_size_gives_response_too_large_and_writes_nothing() {
+    let store = Arc::new(MemoryStore::new());
+    let kms = Kms::new(store.clone());
+    let mut h = header(KmipVersion::V1_2, 1);
+    h.maximum_response_size = Some(64);
+    let r = send(
+        &kms,
+        &alice(),
+        h,
+        vec![item(
+            Operation::Create,
+            create_payload(KmipVersion::V1_2, 128, "a"),
+        )],
+    );
+    assert_eq!(
+        r.batch_item[0].result_reason,
+        Some(ResultReason::ResponseTooLarge)
+    );
+    assert_eq!(crate::store::ObjectStore::count(store.as_ref()).unwrap(), 0);
+}
+
+#[test]
+fn critical_unknown_message_extension_is_rejected() {
+    let kms = kms();
+    let mut it = item(
+        Operation::Query,
+        RequestPayload::Query(QueryRequest {
+            query_function: vec![QueryFunction::QueryOperations],
+        }),
+    );
+    it.message_extension.push(MessageExtension {
+        vendor_identification: "acme".into(),
+        criticality_indicator: true,
+        vendor_extension: crate::ttlv::Item::structure(Tag::VendorExtension, vec![]),
+    });
+    let r = send(&kms, &alice(), header(KmipVersion::V1_4, 1), vec![it]);
+    assert_eq!(
+        r.batch_item[0].result_reason,
+        Some(ResultReason::FeatureNotSupported)
+    );
+}
+
+#[test]
+fn unreadable_messages_get_invalid_message() {
+    let kms = kms();
+    for bytes in [
+        vec![],
+        vec![0x42, 0x00, 0x78, 0x01, 0x00, 0x00, 0x00, 0x10],
+        b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+        ttlv::encode(&Item::new(Tag::RequestMessage, ttlv::Value::Integer(1))),
+    ] {
+        let response = kms.handle(&alice(), &bytes, NOW);
+        let (r, _) = ResponseMessage::from_item(&ttlv::decode(&response).unwrap()).unwrap();
+        assert_eq!(r.batch_item.len(), 1);
+        assert_eq!(r.batch_item[0].operation, None);
+        assert_eq!(
+            r.batch_item[0].result_reason,
+            Some(ResultReason::InvalidMessage)
+        );
+    }
+}
+
+#[test]
+fn unsupported_major_version_gets_invalid_message_and_minor_is_tolerated() {
+    let kms = kms();
+    for (major, minor, ok) in [(3, 0, false), (0, 9, false), (1, 7, true), (2, 5, true)] {
+        let mut h = header(KmipVersion::V1_4, 1);
+        h.protocol_version = ProtocolVersion {
+            protocol_version_major: major,
+            protocol_version_minor: minor,
+        };
+        let bytes = RequestMessage {
+            request_header: h,
+            batch_item: vec![item(
+                Operation::DiscoverVersions,
+                RequestPayload::DiscoverVersions(DiscoverVersionsPayload {
+                    protocol_version: vec![],
+                }),
+            )],
+        }
+        .to_bytes(&Cx::new(KmipVersion::V1_4));
+        let response = kms.handle(&alice(), &bytes, NOW);
+        let item = ttlv::decode(&response).unwrap();
+        let (r, _) = ResponseMessage::from_item(&item).unwrap_or_else(|_| {
+            // A response in a version we do not speak is still well-formed TTLV: read it as 1.4.
+            (
+                ResponseMessage::read(&item, &Cx::new(KmipVersion::V1_4)).unwrap(),
+                Cx::new(KmipVersion::V1_4),
+            )
+        });
+        assert_eq!(
+            r.batch_item[0].result_status == ResultStatus::Success,
+            ok,
+            "{major}.{minor}"
+        );
+    }
+}
+
+#[test]
+fn wrong_item_type_and_missing_field() {
+    let kms = kms();
+    // Get whose Unique Identifier is an Integer.
+    let bad = Item::structure(
+        Tag::RequestMessage,
+        vec![
+            Item::structure(
+                Tag::RequestHeader,
+                vec![
+                    Item::structure(
+                        Tag::ProtocolVersion,
+                        vec![
+                            Item::new(Tag::ProtocolVersionMajor, ttlv::Value::Integer(1)),
+                            Item::new(Tag::ProtocolVersionMinor, ttlv::Value::Integer(2)),
+                        ],
+                    ),
+                    Item::new(Tag::BatchCount, ttlv::Value::Integer(2)),
+                ],
+            ),
+            Item::structure(
+                Tag::BatchItem,
+                vec![
+                    Item::new(
+                        Tag::Operation,
+                        ttlv::Value::Enumeration(Operation::Get.value()),
+                    ),
+                    Item::structure(
+                        Tag::RequestPayload,
+                        vec![Item::new(Tag::UniqueIdentifier, ttlv::Value::Integer(5))],
+                    ),
+                ],
+            ),
+            Item::structure(
+                Tag::BatchItem,
+                vec![
+                    Item::new(
+                        Tag::Operation,
+                        ttlv::Value::Enumeration(Operation::Revoke.value()),
+                    ),
+                    Item::structure(Tag::RequestPayload, vec![]),
+                ],
+            ),
+        ],
+    );
+    let mut h = ttlv::encode(&bad);
+    let response = kms.handle(&alice(), &h, NOW);
+    let (r, _) = ResponseMessage::from_item(&ttlv::decode(&response).unwrap()).unwrap();
+    assert_eq!(r.batch_item[0].operation, Some(Operation::Get));
+    assert_eq!(
+        r.batch_item[0].result_reason,
+        Some(ResultReason::InvalidMessage)
+    );
+    // The default option is Stop: the second item is not run.
+    assert_eq!(r.batch_item.len(), 1);
+    // An unknown operation is Operation Not Supported.
+    h = ttlv::encode(&Item::structure(
+        Tag::RequestMessage,
+        vec![
+            bad.children()[0].clone().into_owned_with_count(1),
+            Item::structure(
+                Tag::BatchItem,
+                vec![
+                    Item::new(Tag::Operation, ttlv::Value::Enumeration(0x7777)),
+                    Item::structure(Tag::RequestPayload, vec![]),
+                ],
+            ),
+        ],
+    ));
+    let response = kms.handle(&alice(), &h, NOW);
+    let (r, _) = ResponseMessage::from_item(&ttlv::decode(&response).unwrap()).unwrap();
+    assert_eq!(
+        r.batch_item[0].result_reason,
+        Some(ResultReason::OperationNotSupported)
+    );
+}
+
+trait WithCount {
+    fn into_owned_with_count(self, n: i32) -> Item<'static>;
+}
+
+impl WithCount for Item<'_> {
+    /// The header with its Batch Count replaced.
+    fn into_owned_with_count(self, n: i32) -> Item<'static> {
+        let Item { tag, value } = self.into_owned();
+        let ttlv::Value::Structure(children) = value else {
+            unreachable!()
+        };
+        Item::structure(
+            tag,
+            children
+                .into_iter()
+                .map(|c| {
+                    if c.tag == Tag::BatchCount {
+                        Item::new(Tag::BatchCount, ttlv::Value::Integer(n))
+                    } else {
+                        c
+                    }
+                })
+                .collect(),
+        )
+    }
+}
+
+#[test]
+fn discover_versions_and_query() {
+    let kms = kms();
+    let r = one(
+        &kms,
+        KmipVersion::V1_2,
+        Operation::DiscoverVersions,
+        RequestPayload::DiscoverVersions(DiscoverVersionsPayload {
+            protocol_version: vec![
+                ProtocolVersion::new(KmipVersion::V1_1),
+                ProtocolVersion {
+                    protocol_version_major: 9,
+                    protocol_version_minor: 9,
+                },
+            ],
+        }),
+    );
+    let Some(ResponsePayload::DiscoverVersions(d)) = r.response_payload else {
+        panic!()
+    };
+    assert_eq!(
+        d.protocol_version,
+        vec![ProtocolVersion::new(KmipVersion::V1_1)]
+    );
+    let r = one(
+        &kms,
+        KmipVersion::V2_1,
+        Operation::Query,
+        RequestPayload::Query(QueryRequest {
+            query_function: vec![
+                QueryFunction::QueryOperations,
+                QueryFunction::QueryObjects,
+                QueryFunction::QueryServerInformation,
+            ],
+        }),
+    );
+    let Some(ResponsePayload::Query(q)) = r.response_payload else {
+        panic!()
+    };
+    assert!(q.operation.contains(&Operation::Create));
+    assert!(q.object_type.contains(&ObjectType::SymmetricKey));
+    assert_eq!(q.vendor_identification.as_deref(), Some("kmipd"));
+}
+
+#[test]
+fn register_secret_data_and_add_attribute() {
+    let kms = kms();
+    let secret = Object::SecretData(SecretData {
+        secret_data_type: SecretDataType::Password,
+        key_block: KeyBlock {
+            key_format_type: KeyFormatType::Opaque,
+            key_compression_type: None,
+            key_value: Some(KeyValue::Plain {
+                key_material: KeyMaterial::Bytes(KeyBytes::new(b"correct horse".to_vec())),
+                attributes: vec![],
+            }),
+            cryptographic_algorithm: None,
+            cryptographic_length: None,
+            key_wrapping_data: None,
+        },
+    });
+    let r = one(
+        &kms,
+        KmipVersion::V1_1,
+        Operation::Register,
+        RequestPayload::Register(RegisterRequest {
+            object_type: ObjectType::SecretData,
+            template_attribute: Some(TemplateAttribute {
+                name: vec![],
+                attribute: vec![],
+            }),
+            attributes: None,
+            object: Some(secret.clone()),
+            protection_storage_masks: None,
+        }),
+    );
+    let Some(ResponsePayload::Register(reg)) = r.response_payload else {
+        panic!("{r:?}")
+    };
+    let uid = reg.unique_identifier;
+    let r = one(&kms, KmipVersion::V1_1, Operation::Get, get_req(&uid, None));
+    let Some(ResponsePayload::Get(g)) = r.response_payload else {
+        panic!()
+    };
+    assert_eq!(g.object, Some(secret));
+    let vendor = Attribute::Vendor(crate::kmip::attributes::VendorAttribute {
+        vendor_identification: "x".into(),
+        attribute_name: "Product".into(),
+        attribute_value: ttlv::Value::TextString("vSphere".into()),
+    });
+    let r = one(
+        &kms,
+        KmipVersion::V1_1,
+        Operation::AddAttribute,
+        RequestPayload::AddAttribute(AddAttributeRequest {
+            unique_identifier: Some(uid.clone()),
+            attribute: Some(vendor.clone().into()),
+            new_attribute: None,
+        }),
+    );
+    assert_eq!(
+        r.result_status,
+        ResultStatus::Success,
+        "{:?}",
+        r.result_message
+    );
+    let r = one(
+        &kms,
+        KmipVersion::V1_1,
+        Operation::GetAttributes,
+        RequestPayload::GetAttributes(GetAttributesRequest {
+            unique_identifier: Some(uid),
+            attribute_name: vec!["x-Product".into()],
+            attribute_reference: vec![],
+        }),
+    );
+    let Some(ResponsePayload::GetAttributes(g)) = r.response_payload else {
+        panic!()
+    };
+    assert_eq!(g.attribute.len(), 1);
+    assert_eq!(g.attribute[0].attribute, vendor);
+}
