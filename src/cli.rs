@@ -20,9 +20,65 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the KMIP server.
+    ///
+    /// With no configuration, `--data-dir DIR` holds everything: the redb store, the master
+    /// key file (for development) and a development PKI in DIR/certs/; the server listens on
+    /// 127.0.0.1:5696 and prints how a client connects.
+    Serve(ServeArgs),
+    /// Create the data directory: master key, store, development certificates.
+    Init(ServeArgs),
+    /// Development certificates.
+    #[command(subcommand)]
+    Certs(CertsCommand),
     /// Read, write and translate TTLV messages.
     #[command(subcommand)]
     Ttlv(TtlvCommand),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// A TOML configuration file (see docs/kmipd.example.toml); unknown keys are errors.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The data directory (overrides the configuration's data_dir).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The address to listen on (overrides the configuration's listen).
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl ServeArgs {
+    /// The configuration: the file if given, then the command line's overrides.
+    pub fn config(&self) -> Result<crate::config::Config, String> {
+        let mut config = match &self.config {
+            Some(path) => crate::config::Config::load(path)?,
+            None => crate::config::Config::default(),
+        };
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(addr) = self.listen {
+            config.listen = addr;
+        }
+        Ok(config)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CertsCommand {
+    /// Issue a client certificate and key from the development CA of a data directory, as
+    /// OUT/NAME.pem and OUT/NAME.key (the CA key stays in DATA_DIR/certs/).
+    Issue {
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The client's name: its certificate's subject CN, which kmipd uses as its identity.
+        #[arg(long)]
+        cn: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -109,4 +165,27 @@ pub fn run_ttlv(cmd: &TtlvCommand, out: &mut dyn Write) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// Runs `kmipd certs ...`.
+pub fn run_certs(cmd: &CertsCommand, out: &mut dyn Write) -> Result<(), String> {
+    match cmd {
+        CertsCommand::Issue {
+            data_dir,
+            cn,
+            out: dir,
+        } => {
+            let (cert, key) = crate::server::issue_client(&data_dir.join("certs"), cn, dir)
+                .map_err(|e| e.to_string())?;
+            writeln!(out, "issued {} and {}", cert.display(), key.display())
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Runs `kmipd init`: everything `serve` would create, without serving.
+pub fn run_init(args: &ServeArgs, out: &mut dyn Write) -> Result<(), String> {
+    let config = args.config()?;
+    crate::daemon::prepare(&config)?;
+    writeln!(out, "initialised {}", config.data_dir.display()).map_err(|e| e.to_string())
 }

@@ -13,7 +13,9 @@
 //! - [`server`]: the TLS listener, connection loop, limits, shutdown, development PKI.
 //! - [`cli`]: the command line.
 pub mod cli;
+pub mod config;
 pub mod crypto;
+pub mod daemon;
 pub mod kmip;
 pub mod ops;
 pub mod policy;

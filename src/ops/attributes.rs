@@ -251,7 +251,7 @@ pub fn delete_attribute(
     ctx.id_placeholder = Some(uid.clone());
     Ok(DeleteAttributeResponse {
         unique_identifier: uid,
-        attribute: ctx.cx.is_1x().then(|| AttributeV1 {
+        attribute: ctx.cx.is_1x().then_some(AttributeV1 {
             attribute: removed,
             index: request.attribute_index,
         }),

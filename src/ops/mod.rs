@@ -270,7 +270,7 @@ impl Kms {
         &'k self,
         principal: &Principal,
         header: &RequestHeader,
-        items: &[Result<RequestBatchItem, (Option<Operation>, Option<ByteString>, OpError)>],
+        items: &[ItemResult],
         txn: &mut Txn<'k>,
         now: i64,
         cx: Cx,

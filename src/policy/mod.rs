@@ -11,20 +11,37 @@
 
 use crate::kmip::Operation;
 
-/// An authenticated client: the name taken from its certificate (subject CN by default) and
-/// the certificate's SHA-256 fingerprint.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// An authenticated client: the name taken from its certificate (subject CN by default, or a
+/// configured SAN) and the SHA-256 of its certificate (DER).
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Principal {
     pub name: String,
     pub cert_sha256: [u8; 32],
 }
 
 impl Principal {
+    /// A principal known by name only (tests, local tools).
     pub fn new(name: impl Into<String>) -> Self {
         Principal {
             name: name.into(),
             cert_sha256: [0; 32],
         }
+    }
+}
+
+impl std::fmt::Debug for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let short: String = self.cert_sha256[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        write!(f, "Principal({:?}, sha256:{short})", self.name)
+    }
+}
+
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
     }
 }
 

@@ -20,6 +20,7 @@
 //! This module may import anything; only it (and `main.rs`) touch sockets and the clock.
 
 mod connection;
+mod kms;
 mod metrics;
 pub mod pki;
 pub mod tls;
@@ -34,6 +35,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tracing::{error, info, warn};
 
+pub use kms::KmsHandler;
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use pki::{DevPki, PkiError, issue_client};
 pub use tls::{IdentitySource, Principal, TlsError, TlsSettings};

@@ -260,31 +260,9 @@ impl ClientCertVerifier for PinningVerifier {
     }
 }
 
-/// The authenticated client of a connection, as handed to the request handler.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Principal {
-    /// The identity taken from the certificate (see [`IdentitySource`]).
-    pub name: String,
-    /// SHA-256 of the client's end-entity certificate (DER).
-    pub cert_sha256: [u8; 32],
-}
-
-impl fmt::Debug for Principal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Principal({:?}, sha256:{})",
-            self.name,
-            hex::encode(&self.cert_sha256[..8])
-        )
-    }
-}
-
-impl fmt::Display for Principal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name)
-    }
-}
+/// The authenticated client of a connection: defined with the access policy, which is
+/// where identities mean something.
+pub use crate::policy::Principal;
 
 /// Which field of the client certificate names the principal.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -76,7 +76,7 @@ pub enum Expect {
 pub enum Write {
     /// Creates or replaces the object.
     Put {
-        object: ManagedObject,
+        object: Box<ManagedObject>,
         expect: Expect,
     },
     /// Removes the object and every trace of it in the indexes.

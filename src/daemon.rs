@@ -1,0 +1,223 @@
+//! `kmipd serve`: builds the server from a [`Config`] — data directory, TLS (or a development
+//! PKI), master key provider, store, dispatcher — and runs it until SIGTERM or SIGINT.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::{Config, Identity, Provider};
+use crate::crypto::{FileMasterKey, MasterKeyProvider, Pkcs11MasterKey};
+use crate::ops::{Kms, OpsConfig};
+use crate::policy::Policy;
+use crate::server::{self, DevPki, IdentitySource, KmsHandler, Settings, TlsSettings, tls};
+use crate::store::ObjectStore;
+
+/// Creates the data directory, readable by its owner only.
+pub fn ensure_data_dir(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// The master key provider the configuration names.
+pub fn master_key(config: &Config) -> Result<Arc<dyn MasterKeyProvider>, String> {
+    Ok(match config.master_key.provider {
+        Provider::File => {
+            Arc::new(FileMasterKey::open_or_create(&config.data_dir).map_err(|e| e.to_string())?)
+        }
+        Provider::Pkcs11 => {
+            Arc::new(Pkcs11MasterKey::open(config.pkcs11()?).map_err(|e| e.to_string())?)
+        }
+    })
+}
+
+/// Where the store lives in a data directory.
+pub fn store_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("kmipd.redb")
+}
+
+/// Opens the store in the data directory, its key material sealed under the master key.
+pub fn open_store(
+    config: &Config,
+    provider: Arc<dyn MasterKeyProvider>,
+) -> Result<Arc<dyn ObjectStore>, String> {
+    // Interim, until the redb store lands: an in-memory store, loudly.
+    let _ = (provider, store_path(&config.data_dir));
+    tracing::warn!("the redb store is not wired yet: objects live in memory only");
+    Ok(Arc::new(crate::store::memory::MemoryStore::new()))
+}
+
+/// What a client needs to connect, and where it is.
+pub struct ClientFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// The TLS settings, creating a development PKI when none is configured.
+pub fn tls_settings(config: &Config) -> Result<(TlsSettings, Option<ClientFiles>), String> {
+    let t = &config.tls;
+    let (mut settings, dev) = match (&t.cert, &t.key, t.client_ca.is_empty()) {
+        (None, None, true) => {
+            let pki = DevPki::load_or_create(&config.data_dir.join("certs"))
+                .map_err(|e| e.to_string())?;
+            let settings =
+                TlsSettings::from_pem_files(&pki.server_cert, &pki.server_key, &pki.ca_cert)
+                    .map_err(|e| e.to_string())?;
+            let files = ClientFiles {
+                ca: pki.ca_cert.clone(),
+                cert: pki.client_cert.clone(),
+                key: pki.client_key.clone(),
+            };
+            (settings, Some(files))
+        }
+        (Some(cert), Some(key), _) => {
+            let mut settings = TlsSettings {
+                cert_chain: tls::load_certs(&config.resolve(cert)).map_err(|e| e.to_string())?,
+                key: tls::load_key(&config.resolve(key)).map_err(|e| e.to_string())?,
+                client_cas: Vec::new(),
+                pinned_clients: Vec::new(),
+                session_cache_size: 1024,
+            };
+            for ca in &t.client_ca {
+                settings
+                    .client_cas
+                    .extend(tls::load_certs(&config.resolve(ca)).map_err(|e| e.to_string())?);
+            }
+            (settings, None)
+        }
+        _ => {
+            return Err(
+                "[tls]: set cert and key (and client_ca or pinned_client_certs), or none of them for a development PKI"
+                    .into(),
+            );
+        }
+    };
+    for pinned in &t.pinned_client_certs {
+        for cert in tls::load_certs(&config.resolve(pinned)).map_err(|e| e.to_string())? {
+            settings.pinned_clients.push(tls::fingerprint(&cert));
+        }
+    }
+    Ok((settings, dev))
+}
+
+fn identity(i: Identity) -> IdentitySource {
+    match i {
+        Identity::Cn => IdentitySource::CommonName,
+        Identity::SanDns => IdentitySource::SanDns,
+        Identity::SanEmail => IdentitySource::SanEmail,
+        Identity::SanUri => IdentitySource::SanUri,
+    }
+}
+
+/// Everything `serve` builds before it listens.
+pub struct Prepared {
+    pub settings: Arc<Settings>,
+    pub handler: Arc<KmsHandler>,
+    pub client: Option<ClientFiles>,
+}
+
+/// Builds the server from its configuration (no socket yet).
+pub fn prepare(config: &Config) -> Result<Prepared, String> {
+    ensure_data_dir(&config.data_dir)?;
+    let (tls_settings, client) = tls_settings(config)?;
+    let tls = tls::server_config(tls_settings).map_err(|e| e.to_string())?;
+    let mut settings = Settings::new(tls);
+    settings.limits = config.limits.server_limits();
+    settings.identity = identity(config.tls.identity);
+    let provider = master_key(config)?;
+    let store = open_store(config, provider)?;
+    let kms = Kms {
+        store,
+        policy: Policy {
+            administrators: config.policy.administrators.clone(),
+        },
+        config: OpsConfig {
+            max_batch_items: config.limits.max_batch_items,
+            max_locate_items: config.limits.max_locate_items,
+            ..OpsConfig::default()
+        },
+    };
+    Ok(Prepared {
+        settings: Arc::new(settings),
+        handler: Arc::new(KmsHandler { kms: Arc::new(kms) }),
+        client,
+    })
+}
+
+/// How a client connects: printed at start.
+pub fn connection_help(addr: std::net::SocketAddr, client: &Option<ClientFiles>) -> String {
+    let mut s =
+        format!("kmipd is listening on {addr} (KMIP 1.0-2.1 over mutually authenticated TLS)\n");
+    if let Some(c) = client {
+        s += &format!(
+            "development certificates (not for production):\n  CA:          {}\n  client cert: {} (CN admin)\n  client key:  {}\n\
+             connect with PyKMIP:\n  from kmip.pie.client import ProxyKmipClient\n  \
+             client = ProxyKmipClient(hostname=\"{}\", port={}, cert=\"{}\", key=\"{}\", ca=\"{}\")\n  \
+             with client: print(client.create(kmip.enums.CryptographicAlgorithm.AES, 256))\n\
+             more client certificates: kmipd certs issue --data-dir DIR --cn NAME --out OUTDIR\n",
+            c.ca.display(),
+            c.cert.display(),
+            c.key.display(),
+            addr.ip(),
+            addr.port(),
+            c.cert.display(),
+            c.key.display(),
+            c.ca.display(),
+        );
+    }
+    s
+}
+
+/// Runs the server until SIGTERM or SIGINT; in-flight requests finish first.
+pub fn serve(config: Config) -> Result<(), String> {
+    let prepared = prepare(&config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        print!("{}", connection_help(addr, &prepared.client));
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        server::run(
+            listener,
+            prepared.settings,
+            prepared.handler,
+            shutdown_signal(),
+        )
+        .await;
+        Ok(())
+    })
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot install signal handlers; stop with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: finishing in-flight requests"),
+            _ = int.recv() => tracing::info!("SIGINT: finishing in-flight requests"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
