@@ -312,8 +312,23 @@ impl Pkcs11MasterKey {
         &self,
         f: impl FnOnce(&Session) -> Result<T, CkError>,
     ) -> Result<Result<T, CkError>> {
+        self.session_do_with(false, f)
+    }
+
+    /// Runs `f` on a pooled session; with `exclusive`, no other token call of the process runs
+    /// meanwhile. Creating a token object is done that way: SoftHSM2 rewrites the token's
+    /// object store, and a concurrent call from another thread made `C_GenerateKey` fail
+    /// with CKR_GENERAL_ERROR under parallel tests.
+    fn session_do_with<T>(
+        &self,
+        exclusive: bool,
+        f: impl FnOnce(&Session) -> Result<T, CkError>,
+    ) -> Result<Result<T, CkError>> {
         let session = self.take_session()?;
-        let out = {
+        let out = if exclusive {
+            let _all = INVENTORY.write().unwrap_or_else(|e| e.into_inner());
+            f(&session)
+        } else {
             let _call = token_call();
             f(&session)
         };
@@ -387,7 +402,7 @@ impl Pkcs11MasterKey {
             Attribute::Encrypt(false),
             Attribute::Decrypt(false),
         ];
-        self.session_do(|s| s.generate_key(&Mechanism::AesKeyGen, &template))?
+        self.session_do_with(true, |s| s.generate_key(&Mechanism::AesKeyGen, &template))?
             .map_err(|e| self.ck_err("C_GenerateKey", &e))
     }
 
