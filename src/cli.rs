@@ -99,6 +99,10 @@ pub struct ConvertArgs {
     pub from: FormatArg,
     #[arg(long, value_enum)]
     pub to: FormatArg,
+    /// Replace the run-time placeholders of OASIS test cases (`$NOW`, `$KEY_MATERIAL_0`, ...)
+    /// by fixed values before reading XML; see `ttlv::placeholders`.
+    #[arg(long)]
+    pub placeholders: bool,
     /// The input file; `-` or nothing for standard input.
     pub file: Option<PathBuf>,
 }
@@ -150,7 +154,11 @@ fn read_input(file: &Option<PathBuf>) -> Result<Vec<u8>, String> {
 pub fn run_ttlv(cmd: &TtlvCommand, out: &mut dyn Write) -> Result<(), String> {
     match cmd {
         TtlvCommand::Convert(args) => {
-            let input = read_input(&args.file)?;
+            let mut input = read_input(&args.file)?;
+            if args.placeholders {
+                let text = String::from_utf8(input).map_err(|e| e.to_string())?;
+                input = ttlv::placeholders::substitute(&text, 0).into_bytes();
+            }
             let bytes = ttlv::convert(&input, args.from.into(), args.to.into(), &KmipNames)
                 .map_err(|e| e.to_string())?;
             out.write_all(&bytes).map_err(|e| e.to_string())

@@ -43,53 +43,8 @@ pub const FOLDERS: &[&str] = &[
     "v1.0/optional",
 ];
 
-/// Replaces the test cases' run-time placeholders by fixed values, so that the XML parser,
-/// which rightly refuses `$NOW` as a Date-Time, can read them:
-/// - `$NOW`, `$NOW-3600`, ... in a Date-Time: a fixed instant (offset applied);
-/// - `$KEY_MATERIAL_n`, `$DATA_n`, ... in a Byte String: fixed bytes derived from the name;
-/// - Text String placeholders (`$UNIQUE_IDENTIFIER_n`) stay as they are: they are valid text.
+/// Replaces the test cases' run-time placeholders by fixed values (see
+/// `kmipd::ttlv::placeholders`), at a fixed instant.
 pub fn substitute_placeholders(xml: &str) -> String {
-    const NOW: i64 = 1_700_000_000; // 2023-11-14T22:13:20Z
-    let mut out = String::with_capacity(xml.len());
-    let mut rest = xml;
-    while let Some(at) = rest.find("value=\"$") {
-        let (head, tail) = rest.split_at(at);
-        out.push_str(head);
-        let start = "value=\"".len();
-        let end = tail[start..]
-            .find('"')
-            .map(|e| e + start)
-            .unwrap_or(tail.len());
-        let placeholder = &tail[start..end];
-        let item_type = head
-            .rfind("type=\"")
-            .map(|t| &head[t + 6..])
-            .and_then(|t| t.split('"').next())
-            .unwrap_or("");
-        let value = match item_type {
-            "DateTime" => {
-                let offset: i64 = placeholder
-                    .strip_prefix("$NOW")
-                    .filter(|o| !o.is_empty())
-                    .and_then(|o| o.parse().ok())
-                    .unwrap_or(0);
-                time::OffsetDateTime::from_unix_timestamp(NOW + offset)
-                    .expect("fixed instant")
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .expect("formats")
-            }
-            "ByteString" => {
-                let seed = placeholder.bytes().fold(0u8, |a, b| a.wrapping_add(b));
-                (0..16u8)
-                    .map(|i| format!("{:02x}", seed.wrapping_add(i)))
-                    .collect()
-            }
-            _ => placeholder.to_string(),
-        };
-        out.push_str("value=\"");
-        out.push_str(&value);
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
+    kmipd::ttlv::placeholders::substitute(xml, 1_700_000_000)
 }

@@ -46,3 +46,6 @@ pub use names::{
 };
 pub use tables::*;
 pub use version::KmipVersion;
+
+#[cfg(test)]
+mod tests;

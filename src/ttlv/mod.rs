@@ -33,6 +33,7 @@ pub mod hex;
 mod item;
 pub mod json;
 mod names;
+pub mod placeholders;
 pub mod show;
 mod text;
 #[cfg(test)]
