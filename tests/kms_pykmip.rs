@@ -157,7 +157,7 @@ fn terminate(child: &mut Child) -> Result<std::process::ExitStatus, String> {
 
 /// Runs `command` to completion, killing it after `patience`.
 fn run_bounded(mut command: Command, patience: Duration) -> Output {
-    let mut child = command
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
