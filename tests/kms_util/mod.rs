@@ -1,6 +1,7 @@
-//! Fixtures of the KMIP-over-TLS tests (`kms_socket.rs`, `kms_input.rs`): the real dispatcher
-//! (`ops::Kms` over the in-memory store) behind the real server (`server::run`, rustls,
-//! development PKI) on 127.0.0.1:0, and a typed KMIP client over tokio-rustls.
+//! Fixtures of the KMIP-over-TLS tests (`kms_operations.rs`, `kms_socket.rs`,
+//! `kms_input.rs`): the real dispatcher (`ops::Kms` over the in-memory store) behind the
+//! real server (`server::run`, rustls, development PKI) on 127.0.0.1:0, and a typed KMIP
+//! client over tokio-rustls.
 //!
 //! Requests are built with the crate's own typed messages in the encoding of the version
 //! asked for (1.x Template-Attribute and Attribute Name, 2.x Attributes and Attribute
