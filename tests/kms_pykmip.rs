@@ -1,0 +1,255 @@
+//! PyKMIP interoperability: the real `kmipd` binary, started as a user would start it
+//! (`kmipd serve --data-dir DIR --listen 127.0.0.1:0`), driven by PyKMIP's `ProxyKmipClient`
+//! in `tests/pykmip/interop.py` with KMIP 1.0, 1.2 (PyKMIP's default), 1.4 and 2.0.
+//!
+//! The script checks real results (bytes read back equal the bytes registered, states after
+//! each lifecycle step, paged Locate, another principal refused) and prints one line per
+//! step; this test shows those lines and fails on any failed step.
+//!
+//! It needs the virtual environment that `.ci/setup` creates at `target/pykmip-venv` (or a
+//! Python with PyKMIP at `$KMIPD_PYKMIP_PYTHON`). Without it the test fails and says so:
+//! interop that silently does not run is no interop test.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Bound on the server's start and stop, generous for a loaded two-core machine.
+const START_PATIENCE: Duration = Duration::from_secs(60);
+/// Bound on one run of the Python script (it takes a couple of seconds when unloaded).
+const SCRIPT_PATIENCE: Duration = Duration::from_secs(180);
+
+const KMIP_VERSIONS: [&str; 4] = ["1.2", "2.0", "1.0", "1.4"];
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python interpreter with PyKMIP, or a failure telling how to get one.
+fn python() -> PathBuf {
+    let python = std::env::var_os("KMIPD_PYKMIP_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/pykmip-venv/bin/python"));
+    assert!(
+        python.exists(),
+        "no Python with PyKMIP at {}: run .ci/setup first (or set KMIPD_PYKMIP_PYTHON)",
+        python.display()
+    );
+    let probe = Command::new(&python)
+        .args(["-c", "import kmip.pie.client"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+    assert!(
+        probe.status.success(),
+        "{} cannot import PyKMIP: run .ci/setup first\n{}",
+        python.display(),
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    python
+}
+
+/// A running `kmipd serve`, stopped with SIGTERM when dropped.
+struct Daemon {
+    /// `None` once stopped.
+    child: Option<Child>,
+    addr: String,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(data_dir: &Path, log: PathBuf) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kmipd"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("kmipd starts");
+        // The first line names the bound address; a thread keeps draining stdout after it.
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                println!("kmipd: {line}");
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + START_PATIENCE;
+        let addr = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix("kmipd is listening on ") {
+                        break rest.split_whitespace().next().unwrap().to_string();
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "kmipd did not report listening within {START_PATIENCE:?}; log:\n{}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                }
+            }
+        };
+        Daemon {
+            child: Some(child),
+            addr,
+            log,
+        }
+    }
+
+    fn host_port(&self) -> (&str, &str) {
+        self.addr.rsplit_once(':').expect("address has a port")
+    }
+
+    /// SIGTERM, then waits (bounded) for a clean exit.
+    fn stop(mut self) -> std::process::ExitStatus {
+        terminate(self.child.as_mut().unwrap())
+            .inspect(|_| self.child = None)
+            .expect("kmipd stops on SIGTERM")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // A child left here means a test failed before stop(): leave nothing running.
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        eprintln!(
+            "kmipd log:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+}
+
+/// SIGTERM, then its exit status, or an error if it is still running after the patience.
+fn terminate(child: &mut Child) -> Result<std::process::ExitStatus, String> {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "SIGTERM could not be sent");
+    let deadline = Instant::now() + START_PATIENCE;
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "kmipd did not stop within {START_PATIENCE:?} of SIGTERM"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs `command` to completion, killing it after `patience`.
+fn run_bounded(mut command: Command, patience: Duration) -> Output {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("command starts");
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let out = child.wait_with_output();
+        let _ = tx.send(());
+        out
+    });
+    if rx.recv_timeout(patience).is_err() {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        let out = waiter.join().unwrap().unwrap();
+        panic!(
+            "timed out after {patience:?}; output so far:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    waiter.join().unwrap().expect("command ran")
+}
+
+#[test]
+fn pykmip_proxy_client_against_kmipd() {
+    let python = python();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let daemon = Daemon::start(&data, dir.path().join("kmipd.log"));
+    let certs = data.join("certs");
+
+    // A second client, to check that one principal cannot use another's objects.
+    let other = dir.path().join("other");
+    let mut issue = Command::new(env!("CARGO_BIN_EXE_kmipd"));
+    issue
+        .args(["certs", "issue", "--data-dir"])
+        .arg(&data)
+        .args(["--cn", "other-app", "--out"])
+        .arg(&other);
+    let issued = run_bounded(issue, START_PATIENCE);
+    assert!(
+        issued.status.success(),
+        "kmipd certs issue failed: {}",
+        String::from_utf8_lossy(&issued.stderr)
+    );
+
+    let (host, port) = daemon.host_port();
+    let mut failed = Vec::new();
+    for version in KMIP_VERSIONS {
+        let mut script = Command::new(&python);
+        script
+            .arg(repo().join("tests/pykmip/interop.py"))
+            .args(["--host", host, "--port", port, "--version", version])
+            .args(["--tag", "interop"])
+            .arg("--ca")
+            .arg(certs.join("ca.pem"))
+            .arg("--cert")
+            .arg(certs.join("client.pem"))
+            .arg("--key")
+            .arg(certs.join("client.key"))
+            .arg("--other-cert")
+            .arg(other.join("other-app.pem"))
+            .arg("--other-key")
+            .arg(other.join("other-app.key"));
+        let out = run_bounded(script, SCRIPT_PATIENCE);
+        println!("--- PyKMIP with KMIP {version} ---");
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !stderr.trim().is_empty() {
+            println!("(stderr)\n{stderr}");
+        }
+        if !out.status.success() {
+            let steps: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| l.starts_with("FAIL "))
+                .map(str::to_string)
+                .collect();
+            failed.push(format!("KMIP {version}: {steps:?}"));
+        }
+    }
+
+    let status = daemon.stop();
+    assert!(
+        failed.is_empty(),
+        "PyKMIP steps failed (full output above):\n{}",
+        failed.join("\n")
+    );
+    assert!(
+        status.success(),
+        "kmipd did not exit cleanly on SIGTERM: {status}"
+    );
+}

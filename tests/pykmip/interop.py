@@ -1,0 +1,324 @@
+"""PyKMIP interoperability checks against a running kmipd.
+
+Run by tests/kms_pykmip.rs with the virtual environment that .ci/setup creates. Every step
+prints one line, "ok <step>: <detail>" or "FAIL <step>: <why>", and the script exits with
+status 1 if any step failed (2 if it could not connect at all), so the Rust test can show
+exactly which operation broke in which KMIP version.
+
+Usage:
+  interop.py --host H --port P --ca CA --cert C --key K \
+             --other-cert C2 --other-key K2 --version 1.2 --tag RUN
+"""
+
+import argparse
+import os
+import sys
+import traceback
+
+from kmip import enums
+from kmip.core.factories.attributes import AttributeFactory
+from kmip.pie import exceptions, objects
+from kmip.pie.client import ProxyKmipClient
+
+VERSIONS = {
+    "1.0": enums.KMIPVersion.KMIP_1_0,
+    "1.1": enums.KMIPVersion.KMIP_1_1,
+    "1.2": enums.KMIPVersion.KMIP_1_2,
+    "1.3": enums.KMIPVersion.KMIP_1_3,
+    "1.4": enums.KMIPVersion.KMIP_1_4,
+    "2.0": enums.KMIPVersion.KMIP_2_0,
+}
+
+ATTRIBUTES = AttributeFactory()
+
+
+class StepFailed(Exception):
+    pass
+
+
+def check(condition, message):
+    if not condition:
+        raise StepFailed(message)
+
+
+def expect_failure(reasons, call, *args, **kwargs):
+    """Runs call, which must fail with a KMIP result reason in `reasons`."""
+    try:
+        value = call(*args, **kwargs)
+    except exceptions.KmipOperationFailure as e:
+        check(e.reason in reasons,
+              "failed with {} ({}), expected one of {}".format(
+                  e.reason, e.message, [r.name for r in reasons]))
+        return e.reason
+    raise StepFailed("succeeded with {!r}, expected a failure".format(value))
+
+
+def name_attribute(name):
+    return ATTRIBUTES.create_attribute(enums.AttributeType.NAME, name)
+
+
+def attribute_map(attributes):
+    """{attribute name: [values]} from get_attributes' list."""
+    found = {}
+    for a in attributes:
+        found.setdefault(a.attribute_name.value, []).append(a.attribute_value)
+    return found
+
+
+def state_of(client, uid):
+    _, attrs = client.get_attributes(uid, ["State"])
+    values = attribute_map(attrs).get("State", [])
+    check(len(values) == 1, "State: {!r}".format(values))
+    return values[0].value
+
+
+class Run:
+    def __init__(self, args):
+        self.args = args
+        self.version = VERSIONS[args.version]
+        self.tag = "{}-v{}".format(args.tag, args.version)
+        self.failures = 0
+        self.client = self.connect(args.cert, args.key)
+
+    def connect(self, cert, key):
+        client = ProxyKmipClient(
+            hostname=self.args.host,
+            port=self.args.port,
+            cert=cert,
+            key=key,
+            ca=self.args.ca,
+            config_file=os.devnull,
+            kmip_version=self.version,
+        )
+        client.open()
+        return client
+
+    def step(self, name, fn):
+        try:
+            detail = fn()
+        except Exception as e:  # report and go on with the next step
+            self.failures += 1
+            print("FAIL {}: {}: {}".format(name, type(e).__name__, e), flush=True)
+            traceback.print_exc(file=sys.stdout)
+            return None
+        print("ok {}: {}".format(name, detail if detail is not None else ""), flush=True)
+        return detail
+
+    def name(self, what):
+        return "{}-{}".format(self.tag, what)
+
+    def run(self):
+        c = self.client
+        state = {}
+
+        def create():
+            uids = []
+            for bits in (128, 192, 256):
+                uid = c.create(enums.CryptographicAlgorithm.AES, bits,
+                               name=self.name("created-{}".format(bits)),
+                               cryptographic_usage_mask=[
+                                   enums.CryptographicUsageMask.ENCRYPT,
+                                   enums.CryptographicUsageMask.DECRYPT])
+                check(isinstance(uid, str) and uid, "no uid: {!r}".format(uid))
+                key = c.get(uid)
+                check(isinstance(key, objects.SymmetricKey), "got {!r}".format(type(key)))
+                check(len(key.value) * 8 == bits,
+                      "AES-{} key has {} bytes".format(bits, len(key.value)))
+                check(key.cryptographic_algorithm == enums.CryptographicAlgorithm.AES,
+                      "algorithm {}".format(key.cryptographic_algorithm))
+                uids.append(uid)
+            check(len(set(uids)) == 3, "uids not distinct: {}".format(uids))
+            state["created"] = uids[-1]
+            return "AES-128/192/256 -> {}".format(", ".join(uids))
+
+        def register_key():
+            value = bytes(range(16, 48))
+            key = objects.SymmetricKey(
+                enums.CryptographicAlgorithm.AES, 256, value,
+                masks=[enums.CryptographicUsageMask.ENCRYPT,
+                       enums.CryptographicUsageMask.DECRYPT],
+                name=self.name("registered-key"))
+            uid = c.register(key)
+            state["registered"] = uid
+            got = c.get(uid)
+            check(isinstance(got, objects.SymmetricKey), "got {!r}".format(type(got)))
+            check(got.value == value, "bytes differ: {}".format(got.value.hex()))
+            check(got.cryptographic_length == 256, "length {}".format(got.cryptographic_length))
+            return "{} (get returned the 32 registered bytes)".format(uid)
+
+        def register_secret():
+            value = b"correct horse battery staple"
+            secret = objects.SecretData(value, enums.SecretDataType.PASSWORD,
+                                        masks=[enums.CryptographicUsageMask.DERIVE_KEY],
+                                        name=self.name("secret"))
+            uid = c.register(secret)
+            got = c.get(uid)
+            check(isinstance(got, objects.SecretData), "got {!r}".format(type(got)))
+            check(got.value == value, "bytes differ: {!r}".format(got.value))
+            check(got.data_type == enums.SecretDataType.PASSWORD,
+                  "type {}".format(got.data_type))
+            return "{} (get returned the registered password)".format(uid)
+
+        def register_opaque():
+            value = b"\x00\x01opaque\xff"
+            opaque = objects.OpaqueObject(value, enums.OpaqueDataType.NONE,
+                                          name=self.name("opaque"))
+            uid = c.register(opaque)
+            got = c.get(uid)
+            check(isinstance(got, objects.OpaqueObject), "got {!r}".format(type(got)))
+            check(got.value == value, "bytes differ: {!r}".format(got.value))
+            return uid
+
+        def get_attributes():
+            uid = state["registered"]
+            returned, attrs = c.get_attributes(
+                uid, ["Cryptographic Algorithm", "Cryptographic Length", "State", "Name",
+                      "Object Type"])
+            check(returned == uid, "uid {!r}".format(returned))
+            found = attribute_map(attrs)
+            check(found["Cryptographic Algorithm"][0].value == enums.CryptographicAlgorithm.AES,
+                  "algorithm {}".format(found.get("Cryptographic Algorithm")))
+            check(found["Cryptographic Length"][0].value == 256,
+                  "length {}".format(found.get("Cryptographic Length")))
+            check(found["State"][0].value == enums.State.PRE_ACTIVE,
+                  "state {}".format(found.get("State")))
+            check(found["Object Type"][0].value == enums.ObjectType.SYMMETRIC_KEY,
+                  "object type {}".format(found.get("Object Type")))
+            names = [n.name_value.value for n in found["Name"]]
+            check(names == [self.name("registered-key")], "names {}".format(names))
+            _, everything = c.get_attributes(uid)
+            all_names = sorted(attribute_map(everything))
+            check({"Unique Identifier", "Object Type", "State"} <= set(all_names),
+                  "all attributes: {}".format(all_names))
+            return "5 requested attributes right; all: {}".format(", ".join(all_names))
+
+        def get_attribute_list():
+            names = c.get_attribute_list(state["registered"])
+            expected = {"Cryptographic Algorithm", "Cryptographic Length", "Name",
+                        "Object Type", "State", "Unique Identifier"}
+            check(expected <= set(names), "missing {}".format(expected - set(names)))
+            return ", ".join(names)
+
+        def locate_by_name():
+            uids = c.locate(attributes=[name_attribute(self.name("registered-key"))])
+            check(uids == [state["registered"]], "located {}".format(uids))
+            none = c.locate(attributes=[name_attribute(self.name("no-such-name"))])
+            check(none == [], "an unknown name located {}".format(none))
+            return "{} (and nothing for an unknown name)".format(uids)
+
+        def locate_paged():
+            name = self.name("paged")
+            made = [c.create(enums.CryptographicAlgorithm.AES, 128, name=name)
+                    for _ in range(5)]
+            everything = c.locate(attributes=[name_attribute(name)])
+            check(sorted(everything) == sorted(made),
+                  "located {} of {}".format(everything, made))
+            pages = []
+            for offset in (0, 2, 4, 6):
+                pages.append(c.locate(maximum_items=2, offset_items=offset,
+                                      attributes=[name_attribute(name)]))
+            sizes = [len(p) for p in pages]
+            check(sizes == [2, 2, 1, 0], "page sizes {}".format(sizes))
+            joined = [uid for page in pages for uid in page]
+            check(joined == everything, "pages {} vs all {}".format(joined, everything))
+            only = c.locate(maximum_items=3, attributes=[name_attribute(name)])
+            check(only == everything[:3], "maximum_items=3 gave {}".format(only))
+            return "5 keys in pages of 2: {}".format(sizes)
+
+        def activate():
+            uid = state["registered"]
+            check(c.activate(uid) is None, "activate returned a value")
+            check(state_of(c, uid) == enums.State.ACTIVE, "not Active")
+            reason = expect_failure(
+                (enums.ResultReason.WRONG_KEY_LIFECYCLE_STATE,
+                 enums.ResultReason.PERMISSION_DENIED),
+                c.activate, uid)
+            return "Active; activating again fails with {}".format(reason.name)
+
+        def revoke():
+            uid = state["registered"]
+            reason = expect_failure(
+                (enums.ResultReason.WRONG_KEY_LIFECYCLE_STATE,
+                 enums.ResultReason.PERMISSION_DENIED),
+                c.destroy, uid)
+            c.revoke(enums.RevocationReasonCode.CESSATION_OF_OPERATION, uid,
+                     revocation_message="interop test")
+            check(state_of(c, uid) == enums.State.DEACTIVATED, "not Deactivated")
+            return "Deactivated (destroy of the Active key had failed with {})".format(
+                reason.name)
+
+        def destroy():
+            uid = state["registered"]
+            c.destroy(uid)
+            reason = expect_failure((enums.ResultReason.ITEM_NOT_FOUND,), c.get, uid)
+            gone = c.locate(attributes=[name_attribute(self.name("registered-key"))])
+            fresh = state["created"]
+            c.destroy(fresh)  # a Pre-Active key is destroyed at once
+            expect_failure((enums.ResultReason.ITEM_NOT_FOUND,), c.get, fresh)
+            return "get after destroy fails with {}; locate after destroy: {}".format(
+                reason.name, gone)
+
+        def other_principal():
+            other = self.connect(self.args.other_cert, self.args.other_key)
+            try:
+                mine = c.create(enums.CryptographicAlgorithm.AES, 256,
+                                name=self.name("private"))
+                denied = (enums.ResultReason.PERMISSION_DENIED,
+                          enums.ResultReason.ITEM_NOT_FOUND)
+                reasons = [
+                    expect_failure(denied, other.get, mine).name,
+                    expect_failure(denied, other.get_attributes, mine).name,
+                    expect_failure(denied, other.activate, mine).name,
+                    expect_failure(denied, other.destroy, mine).name,
+                ]
+                seen = other.locate(attributes=[name_attribute(self.name("private"))])
+                check(seen == [], "the other client located {}".format(seen))
+                theirs = other.create(enums.CryptographicAlgorithm.AES, 128)
+                check(len(other.get(theirs).value) == 16, "the other client's own key")
+                expect_failure(denied, c.get, theirs)
+                check(len(c.get(mine).value) == 32, "the owner lost access")
+                return "get/get_attributes/activate/destroy refused ({}); locate sees nothing".format(
+                    ", ".join(reasons))
+            finally:
+                other.close()
+
+        self.step("create", create)
+        self.step("register symmetric key", register_key)
+        self.step("register secret data", register_secret)
+        self.step("register opaque object", register_opaque)
+        if "registered" in state:
+            self.step("get_attributes", get_attributes)
+            self.step("get_attribute_list", get_attribute_list)
+            self.step("locate by name", locate_by_name)
+        self.step("locate paged", locate_paged)
+        if "registered" in state:
+            self.step("activate", activate)
+            self.step("revoke", revoke)
+            if "created" in state:
+                self.step("destroy", destroy)
+        self.step("another principal's object", other_principal)
+        self.client.close()
+        return self.failures
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    for arg in ("--host", "--ca", "--cert", "--key", "--other-cert", "--other-key", "--tag"):
+        parser.add_argument(arg, required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--version", choices=sorted(VERSIONS), required=True)
+    args = parser.parse_args()
+    try:
+        run = Run(args)
+    except Exception as e:
+        print("FAIL connect: {}: {}".format(type(e).__name__, e), flush=True)
+        traceback.print_exc(file=sys.stdout)
+        return 2
+    failures = run.run()
+    print("{} with KMIP {}: {} failed step(s)".format(
+        "PASS" if failures == 0 else "FAIL", args.version, failures), flush=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
