@@ -76,7 +76,7 @@ fn explain(e: &std::io::Error) -> String {
     let text = e.to_string();
     let hint = if text.contains("UnknownIssuer") || text.contains("BadSignature") {
         " (is --ca the CA that issued the server's certificate?)"
-    } else if text.contains("NotValidForName") {
+    } else if text.contains("NotValidForName") || text.contains("not valid for name") {
         " (the server's certificate does not name this host: see --server-name)"
     } else if text.contains("alert") {
         " (the server refused the handshake: is the client certificate (--cert/--key) from a CA it trusts?)"

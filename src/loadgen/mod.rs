@@ -292,8 +292,9 @@ async fn bench(args: &BenchArgs) -> Result<Report, String> {
     Ok(Report::fill(info, &stats, args.mix.ops(), secs))
 }
 
-/// One connection and a Discover Versions: any well-formed answer will do (a 1.0 server
-/// answers Operation Not Supported), and the server's versions are noted.
+/// One connection and a Discover Versions: success, or Operation Not Supported (a 1.0
+/// server's answer), will do; any other failure means the server does not take requests of
+/// this version, which is said at once rather than as errors of every request.
 async fn probe(args: &BenchArgs, target: &Target, requests: &Requests) -> Result<(), String> {
     let mut conn = Conn::connect(target).await?;
     let bytes = conn
@@ -301,18 +302,23 @@ async fn probe(args: &BenchArgs, target: &Target, requests: &Requests) -> Result
         .await
         .map_err(|e| format!("{}: the first request failed: {e}", target.addr))?;
     let items = outcomes(&bytes).map_err(|e| format!("{}: {e}", target.addr))?;
-    if let Some(o) = items.first() {
-        if !o.success {
-            note(
-                args,
-                &format!(
-                    "note: the server answered Discover Versions with {}",
-                    o.failure_label()
-                ),
-            );
+    match items.first() {
+        Some(o) if !o.success && o.reason.as_deref() != Some("OperationNotSupported") => {
+            Err(format!(
+                "{}: the server refused a KMIP {} Discover Versions with {}{}; \
+                 it may not speak KMIP {} (see --kmip-version)",
+                target.addr,
+                args.kmip_version,
+                o.failure_label(),
+                o.message
+                    .as_ref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default(),
+                args.kmip_version,
+            ))
         }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Creates objects with the given names (or unnamed) over up to `conns` connections.

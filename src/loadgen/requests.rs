@@ -11,7 +11,7 @@
 //! by field is the interop tests' job, not the load generator's.
 
 use crate::kmip::attributes::{Attribute, AttributeV1, Attributes, Name, TemplateAttribute};
-use crate::kmip::codec::Cx;
+use crate::kmip::codec::{ByteString, Cx};
 use crate::kmip::messages::*;
 use crate::kmip::objects::{KeyBlock, KeyMaterial, KeyValue, Object, SymmetricKey};
 use crate::kmip::payloads::*;
@@ -57,12 +57,17 @@ impl Requests {
             time_stamp: None,
             batch_count: items.len() as i32,
         };
+        // The spec requires a Unique Batch Item ID in every item of a batch of more than one
+        // (PyKMIP's server rejects the message without it).
+        let numbered = items.len() > 1;
         let batch_item = items
             .into_iter()
-            .map(|(operation, request_payload)| RequestBatchItem {
+            .enumerate()
+            .map(|(i, (operation, request_payload))| RequestBatchItem {
                 operation,
                 ephemeral: None,
-                unique_batch_item_id: None,
+                unique_batch_item_id: numbered
+                    .then(|| ByteString((i as u32 + 1).to_be_bytes().to_vec())),
                 request_payload,
                 message_extension: vec![],
             })

@@ -124,12 +124,7 @@ pub async fn create_objects(
         let items = exchange(conn, &request, timeout)
             .await
             .map_err(CreateError::Connection)?;
-        if items.len() != chunk.len() {
-            return Err(CreateError::Refused {
-                reason: format!("{} answers to a batch of {}", items.len(), chunk.len()),
-                message: String::new(),
-            });
-        }
+        let answers = items.len();
         for o in items {
             match (o.success, o.uids.first()) {
                 (true, Some(uid)) => uids.push(uid.clone()),
@@ -140,6 +135,12 @@ pub async fn create_objects(
                     });
                 }
             }
+        }
+        if answers != chunk.len() {
+            return Err(CreateError::Refused {
+                reason: format!("{answers} answers to a batch of {}", chunk.len()),
+                message: String::new(),
+            });
         }
     }
     Ok(uids)
