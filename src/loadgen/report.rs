@@ -135,7 +135,8 @@ pub struct Report {
     pub total: OpReport,
     /// Connections lost or refused during the measured period (each was re-opened).
     pub connection_errors: u64,
-    /// Objects created, outside the timings, because the destroy pool ran dry.
+    /// Objects created, outside the timings, because the destroy pool ran dry (warm-up
+    /// included).
     pub refill_creates: u64,
 }
 

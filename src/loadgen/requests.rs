@@ -315,6 +315,19 @@ mod tests {
             assert_eq!(found.uids, vec![uid.clone()], "{version}");
             let registered = one(&kms, r.register(vec![7; 32]));
             assert!(registered.success, "{version}: {registered:?}");
+            let (message, _) =
+                RequestMessage::from_item(&ttlv::decode(&r.create_batch(&[None, None])).unwrap())
+                    .unwrap();
+            let ids: Vec<_> = message
+                .batch_item
+                .iter()
+                .map(|i| i.unique_batch_item_id.clone().unwrap().0)
+                .collect();
+            assert_eq!(ids, vec![vec![0, 0, 0, 1], vec![0, 0, 0, 2]], "{version}");
+            let single = RequestMessage::from_item(&ttlv::decode(&r.get("1")).unwrap())
+                .unwrap()
+                .0;
+            assert_eq!(single.batch_item[0].unique_batch_item_id, None);
             let batch = outcomes(&kms.handle(
                 &Principal::new("bench"),
                 &r.create_batch(&[None, Some("b".into())]),
