@@ -11,12 +11,14 @@
 //! - [`policy`]: principals and the one access check.
 //! - [`store`]: the object store trait and its implementations.
 //! - [`server`]: the TLS listener, connection loop, limits, shutdown, development PKI.
+//! - [`loadgen`]: `kmipd bench`, a load generator for any KMIP server over mutual TLS.
 //! - [`cli`]: the command line.
 pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod daemon;
 pub mod kmip;
+pub mod loadgen;
 pub mod ops;
 pub mod policy;
 pub mod server;
