@@ -31,6 +31,9 @@ pub enum Command {
     /// Development certificates.
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Load generator: N mTLS connections to any KMIP server running an operation mix; prints
+    /// ops/s and p50/p99/p999 latency per operation.
+    Bench(crate::loadgen::BenchArgs),
     /// Read, write and translate TTLV messages.
     #[command(subcommand)]
     Ttlv(TtlvCommand),

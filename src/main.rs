@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => args.config().and_then(kmipd::daemon::serve),
         Command::Init(args) => kmipd::cli::run_init(args, &mut stdout),
         Command::Certs(cmd) => kmipd::cli::run_certs(cmd, &mut stdout),
+        Command::Bench(args) => kmipd::loadgen::run(args),
         Command::Ttlv(cmd) => kmipd::cli::run_ttlv(cmd, &mut stdout),
     };
     match result {
