@@ -24,7 +24,13 @@ use crate::kmip::attributes::{Attribute, Name};
 use crate::kmip::objects::Object;
 use crate::kmip::{CryptographicAlgorithm, LinkType, ObjectType, State};
 
+pub mod admin;
 pub mod memory;
+pub mod redb;
+pub mod sealer;
+
+pub use self::redb::RedbStore;
+pub use sealer::KeyringSealer;
 
 /// A managed object with everything the server knows of it.
 #[derive(Clone, Debug, PartialEq)]
