@@ -27,8 +27,7 @@ store_suite!(fresh);
 fn open(dir: &std::path::Path) -> (RedbStore, Arc<kmipd::store::KeyringSealer>, FileMasterKey) {
     let provider = FileMasterKey::open_or_create(dir.join("data")).expect("provider");
     let (store, sealer) =
-        RedbStore::open_with_provider(admin::db_path(&dir.join("data")), &provider)
-            .expect("open");
+        RedbStore::open_with_provider(admin::db_path(&dir.join("data")), &provider).expect("open");
     (store, sealer, provider)
 }
 
@@ -104,7 +103,12 @@ fn locate_at_scale_uses_the_indexes() {
         let writes = chunk
             .iter()
             .map(|&i| Write::Put {
-                object: symmetric(&format!("u{i}"), &format!("name-{i}"), &format!("g{}", i % 10), key_bytes(i)),
+                object: symmetric(
+                    &format!("u{i}"),
+                    &format!("name-{i}"),
+                    &format!("g{}", i % 10),
+                    key_bytes(i),
+                ),
                 expect: Expect::Absent,
             })
             .collect();
@@ -151,7 +155,9 @@ fn locate_at_scale_uses_the_indexes() {
     assert_eq!(r.total, 2_000);
     assert_eq!(
         r.unique_identifiers,
-        (10..15).map(|k| format!("u{}", 3 + 10 * k)).collect::<Vec<_>>()
+        (10..15)
+            .map(|k| format!("u{}", 3 + 10 * k))
+            .collect::<Vec<_>>()
     );
     assert!(rows <= 2_100, "{rows}");
 }
@@ -167,7 +173,10 @@ fn a_newer_schema_is_refused() {
         let txn = db.begin_write().expect("write");
         txn.open_table(META)
             .expect("meta")
-            .insert(META_SCHEMA_VERSION, (SCHEMA_VERSION + 1).to_be_bytes().as_slice())
+            .insert(
+                META_SCHEMA_VERSION,
+                (SCHEMA_VERSION + 1).to_be_bytes().as_slice(),
+            )
             .expect("insert");
         txn.commit().expect("commit");
     }

@@ -89,7 +89,11 @@ fn spec() -> impl Strategy<Value = Spec> {
 const STATES: [State; 3] = [State::PreActive, State::Active, State::Deactivated];
 
 fn build(uid: &str, s: &Spec) -> ManagedObject {
-    let mut o = secret(uid, ["alice", "bob"][s.owner as usize], key_bytes(u32::from(s.key)));
+    let mut o = secret(
+        uid,
+        ["alice", "bob"][s.owner as usize],
+        key_bytes(u32::from(s.key)),
+    );
     if !s.material {
         o.object = None;
     }
@@ -118,10 +122,12 @@ fn build(uid: &str, s: &Spec) -> ManagedObject {
         a.push(Attribute::ActivationDate(DateTime(d)));
     }
     if let Some(data) = s.asi {
-        a.push(Attribute::ApplicationSpecificInformation(ApplicationSpecificInformation {
-            application_namespace: "ns".into(),
-            application_data: data.map(|d| format!("d{d}")),
-        }));
+        a.push(Attribute::ApplicationSpecificInformation(
+            ApplicationSpecificInformation {
+                application_namespace: "ns".into(),
+                application_data: data.map(|d| format!("d{d}")),
+            },
+        ));
     }
     if let Some(l) = s.link {
         a.push(Attribute::Link(Link {
@@ -229,7 +235,11 @@ fn run_model(ops: Vec<Op>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let provider = FileMasterKey::open_or_create(dir.path().join("keys")).expect("provider");
     let path = dir.path().join("store.redb");
-    let mut store = Some(RedbStore::open_with_provider(&path, &provider).expect("open").0);
+    let mut store = Some(
+        RedbStore::open_with_provider(&path, &provider)
+            .expect("open")
+            .0,
+    );
     let model = MemoryStore::new();
     for op in ops {
         let redb = store.as_ref().expect("open store");
@@ -261,7 +271,9 @@ fn run_model(ops: Vec<Op>) {
                     })
                     .collect();
                 same_result(
-                    redb.commit(WriteSet { writes: set.clone() }),
+                    redb.commit(WriteSet {
+                        writes: set.clone(),
+                    }),
                     model.commit(WriteSet { writes: set }),
                     "commit",
                 );
@@ -281,7 +293,11 @@ fn run_model(ops: Vec<Op>) {
             }
             Op::Reopen => {
                 drop(store.take());
-                store = Some(RedbStore::open_with_provider(&path, &provider).expect("reopen").0);
+                store = Some(
+                    RedbStore::open_with_provider(&path, &provider)
+                        .expect("reopen")
+                        .0,
+                );
             }
         }
         let redb = store.as_ref().expect("open store");
@@ -289,7 +305,11 @@ fn run_model(ops: Vec<Op>) {
     }
     // At the end, every object and the full Locate agree.
     let redb = store.as_ref().expect("open store");
-    same_result(redb.locate(&Query::default()), model.locate(&Query::default()), "all");
+    same_result(
+        redb.locate(&Query::default()),
+        model.locate(&Query::default()),
+        "all",
+    );
     for u in 0..6 {
         let uid = format!("u{u}");
         same_result(redb.get(&uid), model.get(&uid), "final get");
@@ -383,7 +403,13 @@ fn acknowledged_writes_survive_sigkill() {
     let mut acked: HashMap<String, u64> = HashMap::new();
     for round in 0..ROUNDS {
         let mut child = Command::new(std::env::current_exe().expect("current exe"))
-            .args(["--exact", "crash_child", "--nocapture", "--test-threads", "1"])
+            .args([
+                "--exact",
+                "crash_child",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
             .env(CHILD_ENV, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -413,13 +439,18 @@ fn acknowledged_writes_survive_sigkill() {
         child.wait().expect("wait");
         reader.join().expect("reader");
         let lines = std::mem::take(&mut *lines.lock().expect("lines"));
-        assert!(!lines.is_empty(), "round {round}: the child acknowledged nothing");
+        assert!(
+            !lines.is_empty(),
+            "round {round}: the child acknowledged nothing"
+        );
         for line in &lines {
             let mut parts = line.split_whitespace().skip(1);
             let (Some(uid), Some(rev)) = (parts.next(), parts.next()) else {
                 continue; // a line cut by the kill
             };
-            let Ok(rev) = rev.parse::<u64>() else { continue };
+            let Ok(rev) = rev.parse::<u64>() else {
+                continue;
+            };
             let e = acked.entry(uid.to_string()).or_insert(0);
             *e = (*e).max(rev);
         }
@@ -434,7 +465,11 @@ fn acknowledged_writes_survive_sigkill() {
                 .get(uid)
                 .expect("get")
                 .unwrap_or_else(|| panic!("round {round}: acknowledged {uid} lost"));
-            assert!(o.revision >= *rev, "round {round}: {uid} at {} < {rev}", o.revision);
+            assert!(
+                o.revision >= *rev,
+                "round {round}: {uid} at {} < {rev}",
+                o.revision
+            );
         }
         let all = store.locate(&Query::default()).expect("locate all");
         assert_eq!(all.total as u64, store.count().expect("count"));

@@ -65,10 +65,23 @@ fn hsm() -> &'static Hsm {
             std::env::set_var("SOFTHSM2_CONF", &conf);
         }
         let out = Command::new("softhsm2-util")
-            .args(["--init-token", "--free", "--label", TOKEN, "--pin", "1234", "--so-pin", "5678"])
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                TOKEN,
+                "--pin",
+                "1234",
+                "--so-pin",
+                "5678",
+            ])
             .output()
             .expect("softhsm2-util runs (install softhsm2)");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Hsm {
             _dir: dir,
             module,

@@ -42,10 +42,10 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
+use super::StoreError;
 use super::redb::schema::{self, INDEXES, Record};
 use super::redb::{DB_FILE, RedbStore, open_database, storage};
 use super::sealer::{KeyringSealer, read_store_keys, write_store_keys};
-use super::StoreError;
 use crate::crypto::{Keyring, MasterKeyProvider};
 
 /// Objects re-sealed per transaction during store key rotation.
@@ -107,7 +107,10 @@ pub fn backup(store: &RedbStore, out: &Path) -> Result<BackupReport, StoreError>
 /// [`backup`] of a store no process has open.
 pub fn backup_offline(db: &Path, out: &Path) -> Result<BackupReport, StoreError> {
     if !db.is_file() {
-        return Err(StoreError::Storage(format!("{} does not exist", db.display())));
+        return Err(StoreError::Storage(format!(
+            "{} does not exist",
+            db.display()
+        )));
     }
     let db = open_database(db)?;
     snapshot(&db, out)
@@ -161,9 +164,23 @@ fn snapshot(db: &Database, out: &Path) -> Result<BackupReport, StoreError> {
     let (objects, store_keys) = {
         let dst = Database::create(&partial).map_err(storage)?;
         copy_table!(src, dst, schema::META, _m, |k, v| k.value(), v.value());
-        let objects = copy_table!(src, dst, schema::OBJECTS, count, |k, v| k.value(), v.value());
+        let objects = copy_table!(
+            src,
+            dst,
+            schema::OBJECTS,
+            count,
+            |k, v| k.value(),
+            v.value()
+        );
         copy_table!(src, dst, schema::SEQUENCE, _s, |k, v| k.value(), v.value());
-        let keys = copy_table!(src, dst, schema::STORE_KEYS, count, |k, v| k.value(), v.value());
+        let keys = copy_table!(
+            src,
+            dst,
+            schema::STORE_KEYS,
+            count,
+            |k, v| k.value(),
+            v.value()
+        );
         for i in INDEXES {
             copy_table!(src, dst, i.table(), _i, |k, _v| k.value(), ());
         }
@@ -193,7 +210,10 @@ pub struct RestoreReport {
 /// Restores a backup file into an empty (or absent) data directory.
 pub fn restore(backup: &Path, data_dir: &Path) -> Result<RestoreReport, StoreError> {
     if !backup.is_file() {
-        return Err(StoreError::Storage(format!("{} does not exist", backup.display())));
+        return Err(StoreError::Storage(format!(
+            "{} does not exist",
+            backup.display()
+        )));
     }
     if data_dir.exists() {
         let mut entries = fs::read_dir(data_dir).map_err(|e| io("reading", data_dir, e))?;
@@ -255,7 +275,12 @@ fn check_schema(db: Database, path: &Path) -> Result<Database, StoreError> {
     let meta = txn.open_table(schema::META).map_err(storage)?;
     let v = match meta.get(schema::META_SCHEMA_VERSION).map_err(storage)? {
         Some(v) => schema::u32_from(v.value(), "schema version")?,
-        None => return Err(StoreError::Corrupt(format!("{}: no schema version", path.display()))),
+        None => {
+            return Err(StoreError::Corrupt(format!(
+                "{}: no schema version",
+                path.display()
+            )));
+        }
     };
     if v != schema::SCHEMA_VERSION {
         return Err(StoreError::Storage(format!(
@@ -287,7 +312,8 @@ pub fn rotate_master_key(
             "the store has no store keys: run `kmipd init` first".into(),
         ));
     }
-    let keyring = Keyring::load(provider, &records).map_err(|e| StoreError::Sealing(e.to_string()))?;
+    let keyring =
+        Keyring::load(provider, &records).map_err(|e| StoreError::Sealing(e.to_string()))?;
     let master_version = provider
         .rotate()
         .map_err(|e| StoreError::Sealing(e.to_string()))?;

@@ -59,7 +59,10 @@ pub fn write_store_keys(db: &Database, records: &[WrappedStoreKey]) -> Result<()
 impl KeyringSealer {
     /// Unwraps the store keys persisted in `db` with `provider`; on a new database, creates
     /// store key 1 and persists its record first.
-    pub fn load_or_init(db: &Database, provider: &dyn MasterKeyProvider) -> Result<Self, StoreError> {
+    pub fn load_or_init(
+        db: &Database,
+        provider: &dyn MasterKeyProvider,
+    ) -> Result<Self, StoreError> {
         let records = read_store_keys(db)?;
         let keyring = if records.is_empty() {
             let (keyring, record) = Keyring::create(provider).map_err(crypto)?;

@@ -223,7 +223,10 @@ pub fn key_bytes_never_at_rest(p: &dyn MasterKeyProvider, dir: &Path) {
             o.attributes.push(Attribute::Comment("touched".into()));
             put(&store, o);
         }
-        assert_eq!(store.get("k3").expect("get").map(|o| o.object.is_some()), Some(true));
+        assert_eq!(
+            store.get("k3").expect("get").map(|o| o.object.is_some()),
+            Some(true)
+        );
         let backup = dir.join("backup.redb");
         admin::backup(&store, &backup).expect("backup");
     }
@@ -233,7 +236,11 @@ pub fn key_bytes_never_at_rest(p: &dyn MasterKeyProvider, dir: &Path) {
         scanned += bytes.len();
         for i in 0..200 {
             let k = key_bytes(i);
-            assert!(!contains(&bytes, &k), "key {i} in clear in {}", file.display());
+            assert!(
+                !contains(&bytes, &k),
+                "key {i} in clear in {}",
+                file.display()
+            );
             // The marker prefix alone (14 bytes) is not there either.
             assert!(!contains(&bytes, &k[..14]), "marker in {}", file.display());
         }
@@ -283,7 +290,10 @@ pub fn rotations_backup_restore(p: &dyn MasterKeyProvider, dir: &Path) {
     let path = admin::db_path(&data);
     let (store, sealer) = RedbStore::open_with_provider(&path, p).expect("open");
     for i in 0..600 {
-        put(&store, symmetric(&format!("r{i}"), &format!("n{i}"), "g", key_bytes(i)));
+        put(
+            &store,
+            symmetric(&format!("r{i}"), &format!("n{i}"), "g", key_bytes(i)),
+        );
     }
     let m = admin::rotate_master_key(store.database(), p).expect("master rotation");
     assert_eq!(m.store_keys_rewrapped, 1);

@@ -20,9 +20,9 @@ use redb::{Database, ReadableTable, Table, WriteTransaction};
 
 use super::schema::{self, INDEXES, IndexPrefix, Record};
 use super::storage;
+use crate::kmip::KmipVersion;
 use crate::kmip::attributes::Attributes;
 use crate::kmip::codec::{Cx, Ttlv};
-use crate::kmip::KmipVersion;
 use crate::store::{Expect, StoreError};
 
 /// A Put, prepared on the writer's thread.
@@ -210,10 +210,7 @@ fn batch(db: &Database, shared: &Shared, jobs: Vec<Job>) {
     }
 }
 
-fn read_record(
-    objects: &Table<&str, &[u8]>,
-    uid: &str,
-) -> Result<Option<Record>, StoreError> {
+fn read_record(objects: &Table<&str, &[u8]>, uid: &str) -> Result<Option<Record>, StoreError> {
     match objects.get(uid).map_err(storage)? {
         Some(v) => Record::from_bytes(v.value()).map(Some),
         None => Ok(None),
@@ -230,7 +227,9 @@ pub fn record_index(record: &Record) -> Result<Vec<IndexPrefix>, StoreError> {
     ))
 }
 
-pub fn decode_attributes(bytes: &[u8]) -> Result<Vec<crate::kmip::attributes::Attribute>, StoreError> {
+pub fn decode_attributes(
+    bytes: &[u8],
+) -> Result<Vec<crate::kmip::attributes::Attribute>, StoreError> {
     let item = crate::ttlv::decode(bytes)
         .map_err(|e| StoreError::Corrupt(format!("attributes TTLV: {e}")))?;
     Attributes::read(&item, &Cx::new(KmipVersion::V2_1))

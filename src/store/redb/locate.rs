@@ -22,8 +22,11 @@ type IndexTable = ReadOnlyTable<&'static [u8], ()>;
 
 /// The answer, and how many rows it examined.
 pub fn locate(txn: &ReadTransaction, query: &Query) -> Result<(Located, u64), StoreError> {
-    let mut probes: Vec<(Probe, Option<&Filter>)> =
-        query.filters.iter().map(|f| (schema::probe(f), Some(f))).collect();
+    let mut probes: Vec<(Probe, Option<&Filter>)> = query
+        .filters
+        .iter()
+        .map(|f| (schema::probe(f), Some(f)))
+        .collect();
     if let Some(owner) = &query.owner {
         probes.push((schema::owner_probe(owner), None));
     }
@@ -33,7 +36,12 @@ pub fn locate(txn: &ReadTransaction, query: &Query) -> Result<(Located, u64), St
         let total = usize::try_from(sequence.len().map_err(storage)?).unwrap_or(usize::MAX);
         let mut page = Vec::new();
         let mut rows = 0u64;
-        for entry in sequence.iter().map_err(storage)?.skip(query.offset).take(limit) {
+        for entry in sequence
+            .iter()
+            .map_err(storage)?
+            .skip(query.offset)
+            .take(limit)
+        {
             let (_, uid) = entry.map_err(storage)?;
             rows += 1;
             page.push(uid.value().to_string());
@@ -59,7 +67,10 @@ pub fn locate(txn: &ReadTransaction, query: &Query) -> Result<(Located, u64), St
     // Lock-step scans until the smallest range ends.
     let mut scans = Vec::with_capacity(probes.len());
     for ((p, _), t) in probes.iter().zip(&tables) {
-        scans.push(t.range(p.lo.as_slice()..=p.hi.as_slice()).map_err(storage)?);
+        scans.push(
+            t.range(p.lo.as_slice()..=p.hi.as_slice())
+                .map_err(storage)?,
+        );
     }
     let mut found: Vec<Vec<u64>> = vec![Vec::new(); probes.len()];
     let driver = 'scan: loop {
@@ -116,7 +127,11 @@ pub fn locate(txn: &ReadTransaction, query: &Query) -> Result<(Located, u64), St
             let uid = uid_of(&sequence, seq)?;
             let record = match objects.get(uid.as_str()).map_err(storage)? {
                 Some(v) => Record::from_bytes(v.value())?,
-                None => return Err(StoreError::Corrupt(format!("sequence {seq} names {uid}, absent"))),
+                None => {
+                    return Err(StoreError::Corrupt(format!(
+                        "sequence {seq} names {uid}, absent"
+                    )));
+                }
             };
             let attributes = super::committer::decode_attributes(&record.attributes)?;
             let view = ManagedObject {
@@ -140,12 +155,7 @@ pub fn locate(txn: &ReadTransaction, query: &Query) -> Result<(Located, u64), St
 
     let total = candidates.len();
     let mut page = Vec::new();
-    for (k, seq) in candidates
-        .iter()
-        .enumerate()
-        .skip(query.offset)
-        .take(limit)
-    {
+    for (k, seq) in candidates.iter().enumerate().skip(query.offset).take(limit) {
         match uids.get_mut(k).and_then(Option::take) {
             Some(uid) => page.push(uid),
             None => {

@@ -59,21 +59,17 @@ fn cx() -> Cx {
 /// Opens (creating if needed) the database file and checks or writes its schema version.
 /// Every table is created here, so readers never meet a missing table.
 pub fn open_database(path: &Path) -> Result<Database, StoreError> {
-    let db = Database::create(path).map_err(|e| {
-        StoreError::Storage(format!("opening {}: {}", path.display(), storage(e)))
-    })?;
+    let db = Database::create(path)
+        .map_err(|e| StoreError::Storage(format!("opening {}: {}", path.display(), storage(e))))?;
     let mut txn = db.begin_write().map_err(storage)?;
     txn.set_durability(redb::Durability::Immediate)
         .map_err(|e| StoreError::Storage(e.to_string()))?;
     let found = {
         let meta = txn.open_table(schema::META).map_err(storage)?;
-        let found = match redb::ReadableTable::get(&meta, schema::META_SCHEMA_VERSION)
-            .map_err(storage)?
-        {
+        match redb::ReadableTable::get(&meta, schema::META_SCHEMA_VERSION).map_err(storage)? {
             Some(v) => Some(schema::u32_from(v.value(), "schema version")?),
             None => None,
-        };
-        found
+        }
     };
     match found {
         Some(v) if v == schema::SCHEMA_VERSION => {
@@ -143,7 +139,10 @@ impl std::fmt::Debug for RedbStore {
 
 impl RedbStore {
     /// Opens the database at `path` (created if absent) with an explicit sealer.
-    pub fn open(path: impl AsRef<Path>, sealer: Arc<dyn MaterialSealer>) -> Result<Self, StoreError> {
+    pub fn open(
+        path: impl AsRef<Path>,
+        sealer: Arc<dyn MaterialSealer>,
+    ) -> Result<Self, StoreError> {
         let path = path.as_ref();
         let db = open_database(path)?;
         Self::from_database(db, path, sealer)
@@ -256,7 +255,11 @@ impl RedbStore {
     }
 
     /// Decodes a record into a managed object, opening its material.
-    pub(crate) fn materialize(&self, uid: &str, record: Record) -> Result<ManagedObject, StoreError> {
+    pub(crate) fn materialize(
+        &self,
+        uid: &str,
+        record: Record,
+    ) -> Result<ManagedObject, StoreError> {
         let attributes = committer::decode_attributes(&record.attributes)?;
         let object = match &record.sealed {
             Some(sealed) => {

@@ -363,7 +363,10 @@ impl Record {
         let owner = std::str::from_utf8(owner)
             .map_err(|_| bad("owner is not UTF-8"))?
             .to_string();
-        let attributes = r.chunk().ok_or_else(|| bad("truncated attributes"))?.to_vec();
+        let attributes = r
+            .chunk()
+            .ok_or_else(|| bad("truncated attributes"))?
+            .to_vec();
         let sealed = match r.u8().ok_or_else(|| bad("missing material flag"))? {
             0 if r.0.is_empty() => None,
             0 => return Err(bad("trailing bytes")),
@@ -396,7 +399,8 @@ impl<'a> Reader<'a> {
         self.take(1).map(|b| b[0])
     }
     fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        self.take(4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
     fn u64(&mut self) -> Option<u64> {
         let b = self.take(8)?;
