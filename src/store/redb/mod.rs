@@ -336,5 +336,3 @@ impl ObjectStore for RedbStore {
     }
 }
 
-#[cfg(test)]
-mod tests;
