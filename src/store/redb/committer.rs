@@ -65,6 +65,8 @@ impl Job {
 pub struct Queue {
     pub jobs: VecDeque<Job>,
     pub shutdown: bool,
+    /// The committer thread has ended (shut down or panicked): nothing will run new jobs.
+    pub stopped: bool,
 }
 
 #[derive(Default)]
@@ -83,7 +85,7 @@ impl Shared {
             .queue
             .lock()
             .map_err(|_| StoreError::Storage("commit queue poisoned".into()))?;
-        if q.shutdown {
+        if q.shutdown || q.stopped {
             return Err(StoreError::Storage("the store is closed".into()));
         }
         q.jobs.push_back(job);
@@ -93,8 +95,23 @@ impl Shared {
     }
 }
 
+/// Marks the committer stopped and fails whatever is still queued, however the thread
+/// ends (a panic in redb included), so no writer waits forever.
+struct StopGuard(Arc<Shared>);
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        let mut q = self.0.queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.stopped = true;
+        for job in q.jobs.drain(..) {
+            job.fail(StoreError::Storage("the committer stopped".into()));
+        }
+    }
+}
+
 /// The committer thread's loop; returns when the store shuts down and the queue is empty.
 pub fn run(db: Arc<Database>, shared: Arc<Shared>) {
+    let _guard = StopGuard(shared.clone());
     loop {
         let jobs: Vec<Job> = {
             let mut q = match shared.queue.lock() {
@@ -141,25 +158,56 @@ fn batch(db: &Database, shared: &Shared, jobs: Vec<Job>) {
     }
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(jobs.len());
     let mut failed: Option<(usize, StoreError)> = None;
-    for (i, job) in jobs.iter().enumerate() {
-        let outcome = match job {
-            Job::Set(writes, _) => match apply_set(&txn, writes) {
-                Ok(r) => Outcome::Set(Ok(r)),
-                Err(StoreError::Conflict) => Outcome::Set(Err(StoreError::Conflict)),
-                Err(e) => {
-                    failed = Some((i, e));
-                    break;
+    {
+        // Tables stay open across consecutive sets (opening them per set costs more than
+        // the writes); an admin job gets the bare transaction, so they are closed first.
+        let mut tables: Option<Tables<'_>> = None;
+        for (i, job) in jobs.iter().enumerate() {
+            let outcome = match job {
+                Job::Set(writes, _) => {
+                    if tables.is_none() {
+                        match Tables::open(&txn) {
+                            Ok(t) => tables = Some(t),
+                            Err(e) => {
+                                failed = Some((i, e));
+                                break;
+                            }
+                        }
+                    }
+                    let Some(t) = tables.as_mut() else { break };
+                    match apply_set(t, writes) {
+                        Ok(r) => Outcome::Set(Ok(r)),
+                        Err(StoreError::Conflict) => Outcome::Set(Err(StoreError::Conflict)),
+                        Err(e) => {
+                            failed = Some((i, e));
+                            break;
+                        }
+                    }
                 }
-            },
-            Job::Admin(f, _) => match f(&txn) {
-                Ok(n) => Outcome::Admin(Ok(n)),
-                Err(e) => {
-                    failed = Some((i, e));
-                    break;
+                Job::Admin(f, _) => {
+                    if let Some(t) = tables.take()
+                        && let Err(e) = t.close()
+                    {
+                        failed = Some((i, e));
+                        break;
+                    }
+                    match f(&txn) {
+                        Ok(n) => Outcome::Admin(Ok(n)),
+                        Err(e) => {
+                            failed = Some((i, e));
+                            break;
+                        }
+                    }
                 }
-            },
-        };
-        outcomes.push(outcome);
+            };
+            outcomes.push(outcome);
+        }
+        if failed.is_none()
+            && let Some(t) = tables.take()
+            && let Err(e) = t.close()
+        {
+            failed = Some((jobs.len().saturating_sub(1), e));
+        }
     }
     if let Some((i, e)) = failed {
         drop(txn); // abort: nothing of this batch is committed
@@ -237,17 +285,60 @@ pub fn decode_attributes(
         .map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))
 }
 
-/// Checks then applies one write set inside `txn`. `Conflict` leaves `txn` untouched; any
-/// other error may leave it half-applied, and the caller aborts it.
-fn apply_set(txn: &WriteTransaction, writes: &[PreparedWrite]) -> Result<Vec<u64>, StoreError> {
-    let mut objects = txn.open_table(schema::OBJECTS).map_err(storage)?;
+/// The tables a write set touches, open for one run of sets in a transaction.
+struct Tables<'t> {
+    objects: Table<'t, &'static str, &'static [u8]>,
+    meta: Table<'t, &'static str, &'static [u8]>,
+    sequence: Table<'t, u64, &'static str>,
+    indexes: Vec<Table<'t, &'static [u8], ()>>,
+    next_seq: u64,
+    start_seq: u64,
+}
+
+impl<'t> Tables<'t> {
+    fn open(txn: &'t WriteTransaction) -> Result<Self, StoreError> {
+        let meta = txn.open_table(schema::META).map_err(storage)?;
+        let next_seq = match meta.get(schema::META_NEXT_SEQ).map_err(storage)? {
+            Some(v) => schema::u64_from(v.value(), "next sequence")?,
+            None => 1,
+        };
+        Ok(Tables {
+            objects: txn.open_table(schema::OBJECTS).map_err(storage)?,
+            meta,
+            sequence: txn.open_table(schema::SEQUENCE).map_err(storage)?,
+            indexes: INDEXES
+                .iter()
+                .map(|i| txn.open_table(i.table()).map_err(storage))
+                .collect::<Result<Vec<_>, _>>()?,
+            next_seq,
+            start_seq: next_seq,
+        })
+    }
+
+    /// Writes back the sequence counter.
+    fn close(mut self) -> Result<(), StoreError> {
+        if self.next_seq != self.start_seq {
+            self.meta
+                .insert(
+                    schema::META_NEXT_SEQ,
+                    self.next_seq.to_be_bytes().as_slice(),
+                )
+                .map_err(storage)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks then applies one write set. `Conflict` leaves the tables untouched; any other
+/// error may leave them half-applied, and the caller aborts the transaction.
+fn apply_set(t: &mut Tables<'_>, writes: &[PreparedWrite]) -> Result<Vec<u64>, StoreError> {
     // Checks first, against the state before this set (as MemoryStore does).
     for w in writes {
         let (uid, expect) = match w {
             PreparedWrite::Put(p, e) => (p.unique_identifier.as_str(), *e),
             PreparedWrite::Delete(uid, e) => (uid.as_str(), *e),
         };
-        let current = match objects.get(uid).map_err(storage)? {
+        let current = match t.objects.get(uid).map_err(storage)? {
             Some(v) => Some(Record::from_bytes(v.value())?.revision),
             None => None,
         };
@@ -257,42 +348,31 @@ fn apply_set(txn: &WriteTransaction, writes: &[PreparedWrite]) -> Result<Vec<u64
             _ => return Err(StoreError::Conflict),
         }
     }
-    let mut meta = txn.open_table(schema::META).map_err(storage)?;
-    let mut sequence = txn.open_table(schema::SEQUENCE).map_err(storage)?;
-    let mut indexes = INDEXES
-        .iter()
-        .map(|i| txn.open_table(i.table()).map_err(storage))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut next_seq = match meta.get(schema::META_NEXT_SEQ).map_err(storage)? {
-        Some(v) => schema::u64_from(v.value(), "next sequence")?,
-        None => 1,
-    };
-    let start_seq = next_seq;
     let mut revisions = Vec::new();
     for w in writes {
         match w {
             PreparedWrite::Put(p, _) => {
-                let old = read_record(&objects, &p.unique_identifier)?;
+                let old = read_record(&t.objects, &p.unique_identifier)?;
                 let (seq, revision) = match old {
                     Some(old) => {
                         for (index, prefix) in record_index(&old)? {
-                            indexes[index.slot()]
+                            t.indexes[index.slot()]
                                 .remove(schema::with_seq(&prefix, old.seq).as_slice())
                                 .map_err(storage)?;
                         }
                         (old.seq, old.revision + 1)
                     }
                     None => {
-                        let seq = next_seq;
-                        next_seq += 1;
-                        sequence
+                        let seq = t.next_seq;
+                        t.next_seq += 1;
+                        t.sequence
                             .insert(seq, p.unique_identifier.as_str())
                             .map_err(storage)?;
                         (seq, 1)
                     }
                 };
                 for (index, prefix) in &p.index {
-                    indexes[index.slot()]
+                    t.indexes[index.slot()]
                         .insert(schema::with_seq(prefix, seq).as_slice(), ())
                         .map_err(storage)?;
                 }
@@ -304,27 +384,23 @@ fn apply_set(txn: &WriteTransaction, writes: &[PreparedWrite]) -> Result<Vec<u64
                     &p.attributes,
                     p.sealed.as_deref(),
                 );
-                objects
+                t.objects
                     .insert(p.unique_identifier.as_str(), record.as_slice())
                     .map_err(storage)?;
                 revisions.push(revision);
             }
             PreparedWrite::Delete(uid, _) => {
-                if let Some(old) = read_record(&objects, uid)? {
+                if let Some(old) = read_record(&t.objects, uid)? {
                     for (index, prefix) in record_index(&old)? {
-                        indexes[index.slot()]
+                        t.indexes[index.slot()]
                             .remove(schema::with_seq(&prefix, old.seq).as_slice())
                             .map_err(storage)?;
                     }
-                    sequence.remove(old.seq).map_err(storage)?;
-                    objects.remove(uid.as_str()).map_err(storage)?;
+                    t.sequence.remove(old.seq).map_err(storage)?;
+                    t.objects.remove(uid.as_str()).map_err(storage)?;
                 }
             }
         }
-    }
-    if next_seq != start_seq {
-        meta.insert(schema::META_NEXT_SEQ, next_seq.to_be_bytes().as_slice())
-            .map_err(storage)?;
     }
     Ok(revisions)
 }

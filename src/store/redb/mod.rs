@@ -335,4 +335,3 @@ impl ObjectStore for RedbStore {
         objects.len().map_err(storage)
     }
 }
-
