@@ -24,7 +24,13 @@ use crate::kmip::attributes::{Attribute, Name};
 use crate::kmip::objects::Object;
 use crate::kmip::{CryptographicAlgorithm, LinkType, ObjectType, State};
 
+pub mod admin;
 pub mod memory;
+pub mod redb;
+pub mod sealer;
+
+pub use self::redb::RedbStore;
+pub use sealer::KeyringSealer;
 
 /// A managed object with everything the server knows of it.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,6 +78,9 @@ pub enum Expect {
 }
 
 /// One write of a write set.
+// A Delete is small and a Put large, but write sets are short-lived and mostly Puts:
+// boxing the object would cost an allocation per write for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Write {
     /// Creates or replaces the object.

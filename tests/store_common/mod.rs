@@ -1,0 +1,333 @@
+//! Shared pieces of the store tests: object builders with recognisable key bytes, and the
+//! store suite run against every master key provider (`tests/store_file.rs`,
+//! `tests/store_pkcs11.rs`) through `store_suite!`.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use kmipd::crypto::MasterKeyProvider;
+use kmipd::kmip::attributes::{
+    ApplicationSpecificInformation, Attribute, Link, Name, VendorAttribute,
+};
+use kmipd::kmip::codec::DateTime;
+use kmipd::kmip::objects::{KeyBlock, KeyMaterial, KeyValue, Object, SecretData, SymmetricKey};
+use kmipd::kmip::{
+    CryptographicAlgorithm, KeyBytes, KeyFormatType, LinkType, NameType, ObjectType,
+    SecretDataType, State,
+};
+use kmipd::store::{
+    Expect, Filter, ManagedObject, ObjectStore, Query, RedbStore, Write, WriteSet, admin,
+};
+use kmipd::ttlv::Value;
+
+/// 32 key bytes no other test data contains: a marker, then the index, then a pattern.
+pub fn key_bytes(i: u32) -> Vec<u8> {
+    let mut k = b"KMIPD-AT-REST-".to_vec();
+    k.extend_from_slice(&i.to_be_bytes());
+    while k.len() < 32 {
+        k.push(0xA5 ^ k.len() as u8);
+    }
+    k
+}
+
+fn key_block(bytes: Vec<u8>, alg: CryptographicAlgorithm, len: i32) -> KeyBlock {
+    KeyBlock {
+        key_format_type: KeyFormatType::Raw,
+        key_compression_type: None,
+        key_value: Some(KeyValue::Plain {
+            key_material: KeyMaterial::Bytes(KeyBytes::new(bytes)),
+            attributes: vec![],
+        }),
+        cryptographic_algorithm: Some(alg),
+        cryptographic_length: Some(len),
+        key_wrapping_data: None,
+    }
+}
+
+/// A Symmetric Key with name `name`, group `group`, the given key bytes and a few indexed
+/// attributes.
+pub fn symmetric(uid: &str, name: &str, group: &str, bytes: Vec<u8>) -> ManagedObject {
+    ManagedObject {
+        unique_identifier: uid.into(),
+        object_type: ObjectType::SymmetricKey,
+        owner: "alice".into(),
+        attributes: vec![
+            Attribute::UniqueIdentifier(uid.into()),
+            Attribute::ObjectType(ObjectType::SymmetricKey),
+            Attribute::Name(Name {
+                name_value: name.into(),
+                name_type: NameType::UninterpretedTextString,
+            }),
+            Attribute::State(State::Active),
+            Attribute::CryptographicAlgorithm(CryptographicAlgorithm::AES),
+            Attribute::CryptographicLength(256),
+            Attribute::ObjectGroup(group.into()),
+            Attribute::InitialDate(DateTime(1_700_000_000)),
+            Attribute::ApplicationSpecificInformation(ApplicationSpecificInformation {
+                application_namespace: "ssl".into(),
+                application_data: Some(format!("host-{name}")),
+            }),
+            Attribute::Link(Link {
+                link_type: LinkType::ParentLink,
+                linked_object_identifier: "parent-1".into(),
+            }),
+            Attribute::Vendor(VendorAttribute {
+                vendor_identification: "x".into(),
+                attribute_name: "Barcode".into(),
+                attribute_value: Value::TextString(format!("bc-{name}").into()),
+            }),
+        ],
+        object: Some(Object::SymmetricKey(SymmetricKey {
+            key_block: key_block(bytes, CryptographicAlgorithm::AES, 256),
+        })),
+        revision: 0,
+    }
+}
+
+pub fn secret(uid: &str, owner: &str, bytes: Vec<u8>) -> ManagedObject {
+    ManagedObject {
+        unique_identifier: uid.into(),
+        object_type: ObjectType::SecretData,
+        owner: owner.into(),
+        attributes: vec![Attribute::State(State::PreActive)],
+        object: Some(Object::SecretData(SecretData {
+            secret_data_type: SecretDataType::Password,
+            key_block: key_block(bytes, CryptographicAlgorithm::AES, 128),
+        })),
+        revision: 0,
+    }
+}
+
+pub fn put(store: &dyn ObjectStore, object: ManagedObject) -> u64 {
+    let expect = match store.get(&object.unique_identifier).expect("get") {
+        Some(o) => Expect::Revision(o.revision),
+        None => Expect::Absent,
+    };
+    store
+        .commit(WriteSet {
+            writes: vec![Write::Put { object, expect }],
+        })
+        .expect("commit")[0]
+}
+
+pub fn by_name(store: &dyn ObjectStore, name: &str) -> Vec<String> {
+    store
+        .locate(&Query {
+            filters: vec![Filter::Name(name.into())],
+            ..Query::default()
+        })
+        .expect("locate")
+        .unique_identifiers
+}
+
+/// Every file under `dir`, recursively.
+pub fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("read_dir") {
+        let p = e.expect("entry").path();
+        if p.is_dir() {
+            out.extend(files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[macro_export]
+macro_rules! store_suite {
+    ($fresh:expr) => {
+        #[test]
+        fn suite_round_trip_and_reopen() {
+            let s = $fresh();
+            store_common::round_trip_and_reopen(&*s.provider, s.dir.path());
+        }
+        #[test]
+        fn suite_key_bytes_never_at_rest() {
+            let s = $fresh();
+            store_common::key_bytes_never_at_rest(&*s.provider, s.dir.path());
+        }
+        #[test]
+        fn suite_material_is_bound_to_its_object() {
+            let s = $fresh();
+            store_common::material_is_bound_to_its_object(&*s.provider, s.dir.path());
+        }
+        #[test]
+        fn suite_rotations_backup_restore() {
+            let s = $fresh();
+            store_common::rotations_backup_restore(&*s.provider, s.dir.path());
+        }
+    };
+}
+
+/// A provider under test and the temp dir holding its data (and, for `file`, its key).
+pub struct Subject {
+    pub provider: Box<dyn MasterKeyProvider>,
+    pub dir: tempfile::TempDir,
+    pub _guard: Box<dyn std::any::Any>,
+}
+
+pub fn round_trip_and_reopen(p: &dyn MasterKeyProvider, dir: &Path) {
+    let data = dir.join("data");
+    admin::init(&data, p).expect("init");
+    let path = admin::db_path(&data);
+    let a = symmetric("uid-a", "alpha", "g1", key_bytes(1));
+    let b = secret("uid-b", "bob", key_bytes(2));
+    {
+        let (store, _) = RedbStore::open_with_provider(&path, p).expect("open");
+        assert_eq!(put(&store, a.clone()), 1);
+        assert_eq!(put(&store, b.clone()), 1);
+        let mut a2 = a.clone();
+        a2.attributes.push(Attribute::Comment("second".into()));
+        assert_eq!(put(&store, a2), 2);
+    }
+    let (store, _) = RedbStore::open_with_provider(&path, p).expect("reopen");
+    let got = store.get("uid-a").expect("get").expect("present");
+    assert_eq!(got.revision, 2);
+    assert_eq!(got.object, a.object);
+    assert_eq!(got.attributes.len(), a.attributes.len() + 1);
+    let mut want_b = b.clone();
+    want_b.revision = 1;
+    assert_eq!(store.get("uid-b").expect("get"), Some(want_b));
+    assert_eq!(store.count().expect("count"), 2);
+    assert_eq!(by_name(&store, "alpha"), vec!["uid-a".to_string()]);
+    let owned = store
+        .locate(&Query {
+            owner: Some("bob".into()),
+            ..Query::default()
+        })
+        .expect("locate");
+    assert_eq!(owned.unique_identifiers, vec!["uid-b".to_string()]);
+}
+
+pub fn key_bytes_never_at_rest(p: &dyn MasterKeyProvider, dir: &Path) {
+    let data = dir.join("data");
+    admin::init(&data, p).expect("init");
+    {
+        let (store, _) = RedbStore::open_with_provider(admin::db_path(&data), p).expect("open");
+        for i in 0..200 {
+            let o = if i % 2 == 0 {
+                symmetric(&format!("k{i}"), &format!("n{i}"), "g", key_bytes(i))
+            } else {
+                secret(&format!("k{i}"), "alice", key_bytes(i))
+            };
+            put(&store, o);
+        }
+        // Updates and deletes leave freed pages behind: they must not hold key bytes either.
+        for i in 0..50 {
+            let mut o = store.get(&format!("k{i}")).expect("get").expect("present");
+            o.attributes.push(Attribute::Comment("touched".into()));
+            put(&store, o);
+        }
+        assert_eq!(
+            store.get("k3").expect("get").map(|o| o.object.is_some()),
+            Some(true)
+        );
+        let backup = dir.join("backup.redb");
+        admin::backup(&store, &backup).expect("backup");
+    }
+    let mut scanned = 0;
+    for file in files(dir) {
+        let bytes = std::fs::read(&file).expect("read");
+        scanned += bytes.len();
+        for i in 0..200 {
+            let k = key_bytes(i);
+            assert!(
+                !contains(&bytes, &k),
+                "key {i} in clear in {}",
+                file.display()
+            );
+            // The marker prefix alone (14 bytes) is not there either.
+            assert!(!contains(&bytes, &k[..14]), "marker in {}", file.display());
+        }
+    }
+    assert!(scanned > 100_000, "scanned only {scanned} bytes");
+}
+
+pub fn material_is_bound_to_its_object(p: &dyn MasterKeyProvider, dir: &Path) {
+    use redb::ReadableTable;
+    let data = dir.join("data");
+    admin::init(&data, p).expect("init");
+    let path = admin::db_path(&data);
+    {
+        let (store, _) = RedbStore::open_with_provider(&path, p).expect("open");
+        put(&store, symmetric("one", "n1", "g", key_bytes(1)));
+        put(&store, symmetric("two", "n2", "g", key_bytes(2)));
+    }
+    // Swap the two records' material behind the store's back.
+    {
+        use kmipd::store::redb::schema::{OBJECTS, Record};
+        let db = kmipd::store::redb::open_database(&path).expect("open db");
+        let txn = db.begin_write().expect("write");
+        {
+            let mut t = txn.open_table(OBJECTS).expect("table");
+            let mut one = Record::from_bytes(t.get("one").expect("get").expect("one").value())
+                .expect("record");
+            let two = Record::from_bytes(t.get("two").expect("get").expect("two").value())
+                .expect("record");
+            one.sealed = two.sealed.clone();
+            t.insert("one", one.to_bytes().as_slice()).expect("insert");
+        }
+        txn.commit().expect("commit");
+    }
+    let (store, _) = RedbStore::open_with_provider(&path, p).expect("reopen");
+    assert!(store.get("two").expect("two opens").is_some());
+    match store.get("one") {
+        Err(kmipd::store::StoreError::Sealing(msg)) => assert!(msg.contains("one"), "{msg}"),
+        other => panic!("moved material opened: {other:?}"),
+    }
+}
+
+pub fn rotations_backup_restore(p: &dyn MasterKeyProvider, dir: &Path) {
+    let data = dir.join("data");
+    let report = admin::init(&data, p).expect("init");
+    assert_eq!(report.store_key_version, 1);
+    assert!(admin::init(&data, p).is_err(), "second init refused");
+    let path = admin::db_path(&data);
+    let (store, sealer) = RedbStore::open_with_provider(&path, p).expect("open");
+    for i in 0..600 {
+        put(
+            &store,
+            symmetric(&format!("r{i}"), &format!("n{i}"), "g", key_bytes(i)),
+        );
+    }
+    let m = admin::rotate_master_key(store.database(), p).expect("master rotation");
+    assert_eq!(m.store_keys_rewrapped, 1);
+    let mut calls = Vec::new();
+    let r = admin::rotate_store_key(&store, &sealer, p, |d, t| calls.push((d, t)))
+        .expect("store key rotation");
+    assert_eq!(r.store_key_version, 2);
+    assert_eq!(r.resealed, 600);
+    assert!(!r.resumed);
+    assert_eq!(calls.last(), Some(&(600, 600)));
+    assert!(calls.len() >= 3, "{calls:?}");
+    for i in [0u32, 299, 599] {
+        let o = store.get(&format!("r{i}")).expect("get").expect("present");
+        assert_eq!(o.revision, 1, "re-sealing does not change the revision");
+        assert_eq!(o.object, symmetric("x", "x", "x", key_bytes(i)).object);
+    }
+    let backup = dir.join("snap.redb");
+    let b = admin::backup(&store, &backup).expect("backup");
+    assert_eq!(b.objects, 600);
+    assert_eq!(b.store_keys, 2);
+    assert!(admin::backup(&store, &backup).is_err(), "no overwrite");
+    drop(store);
+    drop(sealer);
+
+    // Restore refuses a non-empty directory, then restores into an empty one.
+    assert!(admin::restore(&backup, &data).is_err());
+    let restored = dir.join("restored");
+    let r = admin::restore(&backup, &restored).expect("restore");
+    assert_eq!(r.objects, 600);
+    // After the master rotation and a restart, the restored store opens with the provider.
+    let (store, sealer) = RedbStore::open_with_provider(&r.db_path, p).expect("open restored");
+    assert_eq!(sealer.keyring().current_version(), 2);
+    assert_eq!(store.count().expect("count"), 600);
+    assert_eq!(by_name(&store, "n42"), vec!["r42".to_string()]);
+    let o = store.get("r42").expect("get").expect("present");
+    assert_eq!(o.object, symmetric("x", "x", "x", key_bytes(42)).object);
+}
