@@ -27,10 +27,38 @@ pub enum Command {
     /// 127.0.0.1:5696 and prints how a client connects.
     Serve(ServeArgs),
     /// Create the data directory: master key, store, development certificates.
-    Init(ServeArgs),
+    Init {
+        #[command(flatten)]
+        args: ServeArgs,
+        /// Create the master key inside the HSM named by [master_key.pkcs11] (an AES-256 key,
+        /// non-extractable and sensitive).
+        #[arg(long)]
+        hsm: bool,
+    },
     /// Development certificates.
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Take a consistent backup of the store (through the running server when there is one).
+    /// Key material stays sealed; the master key is not in the backup.
+    Backup {
+        #[command(flatten)]
+        args: ServeArgs,
+        /// The backup file to write (must not exist).
+        file: PathBuf,
+    },
+    /// Restore a backup into an empty data directory.
+    Restore {
+        #[command(flatten)]
+        args: ServeArgs,
+        /// The backup file.
+        file: PathBuf,
+    },
+    /// Master key administration.
+    #[command(subcommand)]
+    MasterKey(RotateCommand),
+    /// Store key administration.
+    #[command(subcommand)]
+    StoreKey(RotateCommand),
     /// Load generator: N mTLS connections to any KMIP server running an operation mix; prints
     /// ops/s and p50/p99/p999 latency per operation.
     Bench(crate::loadgen::BenchArgs),
@@ -67,6 +95,12 @@ impl ServeArgs {
         }
         Ok(config)
     }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RotateCommand {
+    /// Create a new version and move everything under it (online when the server runs).
+    Rotate(ServeArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -195,8 +229,117 @@ pub fn run_certs(cmd: &CertsCommand, out: &mut dyn Write) -> Result<(), String> 
 }
 
 /// Runs `kmipd init`: everything `serve` would create, without serving.
-pub fn run_init(args: &ServeArgs, out: &mut dyn Write) -> Result<(), String> {
+pub fn run_init(args: &ServeArgs, hsm: bool, out: &mut dyn Write) -> Result<(), String> {
     let config = args.config()?;
+    if hsm {
+        if config.master_key.provider != crate::config::Provider::Pkcs11 {
+            return Err("--hsm needs master_key.provider = \"pkcs11\" in the configuration".into());
+        }
+        let key =
+            crate::crypto::Pkcs11MasterKey::init(config.pkcs11()?).map_err(|e| e.to_string())?;
+        writeln!(
+            out,
+            "created the master key in {}",
+            crate::crypto::MasterKeyProvider::describe(&key)
+        )
+        .map_err(|e| e.to_string())?;
+    }
     crate::daemon::prepare(&config)?;
     writeln!(out, "initialised {}", config.data_dir.display()).map_err(|e| e.to_string())
+}
+
+/// Runs `kmipd backup`: through the running server's administration socket, or on the store
+/// directly when no server runs.
+pub fn run_backup(
+    args: &ServeArgs,
+    file: &std::path::Path,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    let config = args.config()?;
+    let file = std::path::absolute(file).map_err(|e| e.to_string())?;
+    let message = match crate::server::admin::request(
+        &config.data_dir,
+        &format!("backup {}", file.display()),
+        |_, _| {},
+    )? {
+        Some(message) => message,
+        None => {
+            let report = crate::store::admin::backup_offline(
+                &crate::daemon::store_path(&config.data_dir),
+                &file,
+            )
+            .map_err(|e| e.to_string())?;
+            crate::server::admin::backup_message(&report)
+        }
+    };
+    writeln!(out, "{message}").map_err(|e| e.to_string())
+}
+
+/// Runs `kmipd restore`.
+pub fn run_restore(
+    args: &ServeArgs,
+    file: &std::path::Path,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    let config = args.config()?;
+    let report = crate::store::admin::restore(file, &config.data_dir).map_err(|e| e.to_string())?;
+    writeln!(
+        out,
+        "restored {} objects into {}; start kmipd with the same master key",
+        report.objects,
+        report.db_path.display()
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// A progress bar on standard error, when it is a terminal.
+fn progress_bar() -> impl FnMut(u64, u64) {
+    use std::io::IsTerminal;
+    let tty = std::io::stderr().is_terminal();
+    move |done, total| {
+        if tty {
+            let width = 40u64;
+            let filled = (done * width).checked_div(total).unwrap_or(width) as usize;
+            eprint!(
+                "\r[{}{}] {done}/{total}",
+                "#".repeat(filled),
+                " ".repeat(width as usize - filled.min(width as usize))
+            );
+            if done >= total {
+                eprintln!();
+            }
+        }
+    }
+}
+
+/// Runs `kmipd master-key rotate` and `kmipd store-key rotate`.
+pub fn run_rotate(store_key: bool, args: &ServeArgs, out: &mut dyn Write) -> Result<(), String> {
+    let config = args.config()?;
+    let command = if store_key {
+        "rotate-store-key"
+    } else {
+        "rotate-master-key"
+    };
+    let message = match crate::server::admin::request(&config.data_dir, command, progress_bar())? {
+        Some(message) => message,
+        None => {
+            let provider = crate::daemon::master_key(&config)?;
+            let (store, sealer) = crate::daemon::open_store(&config, provider.as_ref())?;
+            if store_key {
+                let r = crate::store::admin::rotate_store_key(
+                    &store,
+                    &sealer,
+                    provider.as_ref(),
+                    progress_bar(),
+                )
+                .map_err(|e| e.to_string())?;
+                crate::server::admin::store_key_message(&r)
+            } else {
+                let r = crate::store::admin::rotate_master_key(store.database(), provider.as_ref())
+                    .map_err(|e| e.to_string())?;
+                crate::server::admin::master_message(&r)
+            }
+        }
+    };
+    writeln!(out, "{message}").map_err(|e| e.to_string())
 }

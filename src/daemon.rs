@@ -8,8 +8,9 @@ use crate::config::{Config, Identity, Provider};
 use crate::crypto::{FileMasterKey, MasterKeyProvider, Pkcs11MasterKey};
 use crate::ops::{Kms, OpsConfig};
 use crate::policy::Policy;
+use crate::server::admin::AdminTarget;
 use crate::server::{self, DevPki, IdentitySource, KmsHandler, Settings, TlsSettings, tls};
-use crate::store::ObjectStore;
+use crate::store::{KeyringSealer, RedbStore};
 
 /// Creates the data directory, readable by its owner only.
 pub fn ensure_data_dir(dir: &Path) -> Result<(), String> {
@@ -37,18 +38,23 @@ pub fn master_key(config: &Config) -> Result<Arc<dyn MasterKeyProvider>, String>
 
 /// Where the store lives in a data directory.
 pub fn store_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("kmipd.redb")
+    crate::store::admin::db_path(data_dir)
 }
 
-/// Opens the store in the data directory, its key material sealed under the master key.
+/// Opens the redb store in the data directory (creating it on first start), its key material
+/// sealed under store keys that the master key wraps.
 pub fn open_store(
     config: &Config,
-    provider: Arc<dyn MasterKeyProvider>,
-) -> Result<Arc<dyn ObjectStore>, String> {
-    // Interim, until the redb store lands: an in-memory store, loudly.
-    let _ = (provider, store_path(&config.data_dir));
-    tracing::warn!("the redb store is not wired yet: objects live in memory only");
-    Ok(Arc::new(crate::store::memory::MemoryStore::new()))
+    provider: &dyn MasterKeyProvider,
+) -> Result<(Arc<RedbStore>, Arc<KeyringSealer>), String> {
+    let path = store_path(&config.data_dir);
+    let (store, sealer) = RedbStore::open_with_provider(&path, provider).map_err(|e| {
+        format!(
+            "store {}: {e} (is another kmipd using this data directory?)",
+            path.display()
+        )
+    })?;
+    Ok((Arc::new(store), sealer))
 }
 
 /// What a client needs to connect, and where it is.
@@ -119,6 +125,7 @@ pub struct Prepared {
     pub settings: Arc<Settings>,
     pub handler: Arc<KmsHandler>,
     pub client: Option<ClientFiles>,
+    pub admin: AdminTarget,
 }
 
 /// Builds the server from its configuration (no socket yet).
@@ -130,9 +137,9 @@ pub fn prepare(config: &Config) -> Result<Prepared, String> {
     settings.limits = config.limits.server_limits();
     settings.identity = identity(config.tls.identity);
     let provider = master_key(config)?;
-    let store = open_store(config, provider)?;
+    let (store, sealer) = open_store(config, provider.as_ref())?;
     let kms = Kms {
-        store,
+        store: store.clone(),
         policy: Policy {
             administrators: config.policy.administrators.clone(),
         },
@@ -146,6 +153,11 @@ pub fn prepare(config: &Config) -> Result<Prepared, String> {
         settings: Arc::new(settings),
         handler: Arc::new(KmsHandler { kms: Arc::new(kms) }),
         client,
+        admin: AdminTarget {
+            store,
+            sealer,
+            provider,
+        },
     })
 }
 
@@ -185,6 +197,10 @@ pub fn serve(config: Config) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let admin_path = server::admin::socket_path(&config.data_dir);
+        let admin_listener = server::admin::bind(&admin_path)
+            .map_err(|e| format!("{}: {e}", admin_path.display()))?;
+        let admin_task = tokio::spawn(server::admin::serve(admin_listener, prepared.admin));
         print!("{}", connection_help(addr, &prepared.client));
         use std::io::Write;
         let _ = std::io::stdout().flush();
@@ -195,6 +211,8 @@ pub fn serve(config: Config) -> Result<(), String> {
             shutdown_signal(),
         )
         .await;
+        admin_task.abort();
+        let _ = std::fs::remove_file(&admin_path);
         Ok(())
     })
 }

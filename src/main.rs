@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kmipd::cli::{Cli, Command};
+use kmipd::cli::{Cli, Command, RotateCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -15,9 +15,17 @@ fn main() -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     let result = match &cli.command {
         Command::Serve(args) => args.config().and_then(kmipd::daemon::serve),
-        Command::Init(args) => kmipd::cli::run_init(args, &mut stdout),
+        Command::Init { args, hsm } => kmipd::cli::run_init(args, *hsm, &mut stdout),
         Command::Certs(cmd) => kmipd::cli::run_certs(cmd, &mut stdout),
         Command::Bench(args) => kmipd::loadgen::run(args),
+        Command::Backup { args, file } => kmipd::cli::run_backup(args, file, &mut stdout),
+        Command::Restore { args, file } => kmipd::cli::run_restore(args, file, &mut stdout),
+        Command::MasterKey(RotateCommand::Rotate(args)) => {
+            kmipd::cli::run_rotate(false, args, &mut stdout)
+        }
+        Command::StoreKey(RotateCommand::Rotate(args)) => {
+            kmipd::cli::run_rotate(true, args, &mut stdout)
+        }
         Command::Ttlv(cmd) => kmipd::cli::run_ttlv(cmd, &mut stdout),
     };
     match result {

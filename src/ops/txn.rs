@@ -93,10 +93,7 @@ impl<'s> Txn<'s> {
         for (uid, state) in self.current {
             let expect = self.base.get(&uid).copied().unwrap_or(Expect::Absent);
             match state {
-                Some(object) => writes.push(Write::Put {
-                    object: Box::new(object),
-                    expect,
-                }),
+                Some(object) => writes.push(Write::Put { object, expect }),
                 None if expect != Expect::Absent => writes.push(Write::Delete {
                     unique_identifier: uid,
                     expect,

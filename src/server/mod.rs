@@ -19,6 +19,7 @@
 //!
 //! This module may import anything; only it (and `main.rs`) touch sockets and the clock.
 
+pub mod admin;
 mod connection;
 mod kms;
 mod metrics;

@@ -145,8 +145,7 @@ impl ObjectStore for MemoryStore {
         let mut revisions = Vec::new();
         for write in set.writes {
             match write {
-                Write::Put { object, .. } => {
-                    let mut object = *object;
+                Write::Put { mut object, .. } => {
                     let seq = match inner.objects.get(&object.unique_identifier) {
                         Some((seq, old)) => {
                             object.revision = old.revision + 1;

@@ -85,7 +85,7 @@ pub enum Expect {
 pub enum Write {
     /// Creates or replaces the object.
     Put {
-        object: Box<ManagedObject>,
+        object: ManagedObject,
         expect: Expect,
     },
     /// Removes the object and every trace of it in the indexes.
