@@ -3,9 +3,7 @@
 //! master key rotations, and a restore into a fresh directory that serves the same key bytes.
 
 mod daemon_util;
-#[allow(dead_code)]
 mod kms_util;
-#[allow(dead_code)]
 mod server_util;
 
 use std::path::Path;
