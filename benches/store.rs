@@ -21,6 +21,17 @@ use kmipd::store::{
 };
 
 const SIZES: [u64; 3] = [10_000, 100_000, 1_000_000];
+
+/// The store sizes to measure: all of them under `cargo bench`; under `cargo test
+/// --all-targets`, which runs each benchmark once as a smoke test without `--bench`, a small
+/// one, so the test suite does not build a million objects in a debug build.
+fn sizes() -> Vec<u64> {
+    if std::env::args().any(|a| a == "--bench") {
+        SIZES.to_vec()
+    } else {
+        vec![1_000]
+    }
+}
 const BUILD_SET: u64 = 10_000;
 
 fn object(uid: String, i: u64) -> ManagedObject {
@@ -103,7 +114,7 @@ fn sized(size: u64) -> RedbStore {
 }
 
 fn lookups(c: &mut Criterion) {
-    for size in SIZES {
+    for size in sizes() {
         let store = sized(size);
         let mut g = c.benchmark_group(format!("store/{size}"));
         g.measurement_time(Duration::from_secs(4));
