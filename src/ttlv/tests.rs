@@ -417,3 +417,37 @@ proptest! {
         }
     }
 }
+
+/// bug001: a Text String holding U+0000 did not survive XML.
+///
+/// Symptom: the `text` fuzz target panicked: XML written by `to_xml` for a message whose
+/// Result Message held a NUL character was refused by `from_xml` ("0x0 character is not
+/// permitted in XML"). Cause: the writer escapes control characters as `&#N;`, and the
+/// reader used quick-xml's XML 1.0 unescaping, which rejects `&#0;`. Fix: attribute values
+/// are unescaped by `xml::unescape_attribute`, which accepts a reference to any Unicode
+/// scalar value, so everything the writer produces reads back.
+#[test]
+fn bug001_nul_in_text_string_round_trips() {
+    for text in [
+        "a\0b",
+        "\0",
+        "tab\there",
+        "\u{1}\u{1f}\u{7f}",
+        "quote\"amp&lt<",
+    ] {
+        let item = Item::structure(
+            0x42007B,
+            vec![Item::new(0x420080, Value::TextString(text.into()))],
+        );
+        let xml = xml::to_xml(&item, &NoNames);
+        let back = xml::from_xml(&xml, &NoNames).unwrap_or_else(|e| panic!("{text:?}: {e}\n{xml}"));
+        assert_eq!(back, item, "{xml}");
+        let json = json::to_json(&item, &NoNames);
+        assert_eq!(json::from_json(&json, &NoNames).unwrap(), item, "{json}");
+    }
+    // Unknown or unterminated references are still errors.
+    for bad in ["&bogus;", "&#xZZ;", "&#1114112;", "&amp"] {
+        let xml = format!("<TTLV tag=\"0x420080\" type=\"TextString\" value=\"{bad}\"/>");
+        assert!(xml::from_xml(&xml, &NoNames).is_err(), "{bad}");
+    }
+}

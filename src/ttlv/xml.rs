@@ -26,7 +26,6 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use quick_xml::XmlVersion;
 use quick_xml::events::{BytesStart, Event};
 
 use super::text::{self, Builder, Dialect, Namer, RawNode, RawValue};
@@ -139,6 +138,56 @@ fn escape(s: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// Unescapes an attribute value and normalises its white space as XML 1.0 does (section 3.3.3:
+/// a literal tab, line feed or carriage return becomes a space).
+///
+/// Character references are accepted for every Unicode scalar value, U+0000 included, which
+/// strict XML 1.0 forbids: a Text String may hold any character, the writer escapes control
+/// characters as `&#N;`, and what this module writes it must read back (found by the `text`
+/// fuzz target, regression test `bug001_nul_in_text_string_round_trips`).
+fn unescape_attribute(raw: &str) -> Result<Cow<'_, str>, String> {
+    if !raw.contains(['&', '\t', '\n', '\r']) {
+        return Ok(Cow::Borrowed(raw));
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(i) = rest.find(['&', '\t', '\n', '\r']) {
+        out.push_str(&rest[..i]);
+        if rest.as_bytes()[i] != b'&' {
+            out.push(' ');
+            rest = &rest[i + 1..];
+            continue;
+        }
+        let end = rest[i..]
+            .find(';')
+            .map(|e| i + e)
+            .ok_or_else(|| format!("unterminated reference in {raw:?}"))?;
+        let name = &rest[i + 1..end];
+        let c = match name {
+            "amp" => '&',
+            "lt" => '<',
+            "gt" => '>',
+            "quot" => '"',
+            "apos" => '\'',
+            _ => {
+                let code = if let Some(hex) = name.strip_prefix("#x") {
+                    u32::from_str_radix(hex, 16).ok()
+                } else if let Some(dec) = name.strip_prefix('#') {
+                    dec.parse::<u32>().ok()
+                } else {
+                    None
+                };
+                code.and_then(char::from_u32)
+                    .ok_or_else(|| format!("unknown reference &{name};"))?
+            }
+        };
+        out.push(c);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(Cow::Owned(out))
 }
 
 /// Reads one element (one message or any single item).
@@ -361,7 +410,7 @@ impl<'t, 'n> Parser<'t, 'n> {
             let a = a.map_err(|err| {
                 self.err(at, stack, format!("<{name}>: malformed attribute: {err}"))
             })?;
-            let v = a.normalized_value(XmlVersion::Implicit1_0).map_err(|err| {
+            let v = unescape_attribute(&a.value).map_err(|err| {
                 self.err(at, stack, format!("<{name}>: bad attribute value: {err}"))
             })?;
             let slot = match a.key.as_ref() {
