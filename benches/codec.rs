@@ -14,27 +14,8 @@ use kmipd::ttlv;
 
 fn request(version: KmipVersion, operation: Operation, payload: RequestPayload) -> RequestMessage {
     RequestMessage {
-        request_header: RequestHeader {
-            protocol_version: ProtocolVersion::new(version),
-            maximum_response_size: None,
-            client_correlation_value: None,
-            server_correlation_value: None,
-            asynchronous_indicator: None,
-            attestation_capable_indicator: None,
-            attestation_type: vec![],
-            authentication: None,
-            batch_error_continuation_option: None,
-            batch_order_option: None,
-            time_stamp: None,
-            batch_count: 1,
-        },
-        batch_item: vec![RequestBatchItem {
-            operation,
-            ephemeral: None,
-            unique_batch_item_id: None,
-            request_payload: payload,
-            message_extension: vec![],
-        }],
+        request_header: RequestHeader::new(version, 1),
+        batch_item: vec![RequestBatchItem::new(operation, payload)],
     }
 }
 

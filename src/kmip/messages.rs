@@ -179,6 +179,26 @@ payloads! {
     SignatureVerify => SignatureVerifyRequest, SignatureVerifyResponse;
 }
 
+impl RequestHeader {
+    /// A header with only the required fields: the version and the Batch Count.
+    pub fn new(version: KmipVersion, batch_count: usize) -> Self {
+        RequestHeader {
+            protocol_version: ProtocolVersion::new(version),
+            maximum_response_size: None,
+            client_correlation_value: None,
+            server_correlation_value: None,
+            asynchronous_indicator: None,
+            attestation_capable_indicator: None,
+            attestation_type: Vec::new(),
+            authentication: None,
+            batch_error_continuation_option: None,
+            batch_order_option: None,
+            time_stamp: None,
+            batch_count: batch_count as i32,
+        }
+    }
+}
+
 /// 2.1 §8.2 Request Batch Item.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RequestBatchItem {
@@ -187,6 +207,19 @@ pub struct RequestBatchItem {
     pub unique_batch_item_id: Option<ByteString>,
     pub request_payload: RequestPayload,
     pub message_extension: Vec<MessageExtension>,
+}
+
+impl RequestBatchItem {
+    /// A batch item with only the required fields.
+    pub fn new(operation: Operation, request_payload: RequestPayload) -> Self {
+        RequestBatchItem {
+            operation,
+            ephemeral: None,
+            unique_batch_item_id: None,
+            request_payload,
+            message_extension: Vec::new(),
+        }
+    }
 }
 
 /// 2.1 §8.3 Response Batch Item.

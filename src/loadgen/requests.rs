@@ -43,20 +43,7 @@ impl Requests {
     }
 
     fn message(&self, items: Vec<(Operation, RequestPayload)>) -> Vec<u8> {
-        let header = RequestHeader {
-            protocol_version: ProtocolVersion::new(self.version),
-            maximum_response_size: None,
-            client_correlation_value: None,
-            server_correlation_value: None,
-            asynchronous_indicator: None,
-            attestation_capable_indicator: None,
-            attestation_type: vec![],
-            authentication: None,
-            batch_error_continuation_option: None,
-            batch_order_option: None,
-            time_stamp: None,
-            batch_count: items.len() as i32,
-        };
+        let header = RequestHeader::new(self.version, items.len());
         // The spec requires a Unique Batch Item ID in every item of a batch of more than one
         // (PyKMIP's server rejects the message without it).
         let numbered = items.len() > 1;

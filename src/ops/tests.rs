@@ -20,30 +20,11 @@ fn alice() -> Principal {
 }
 
 fn header(version: KmipVersion, count: usize) -> RequestHeader {
-    RequestHeader {
-        protocol_version: ProtocolVersion::new(version),
-        maximum_response_size: None,
-        client_correlation_value: None,
-        server_correlation_value: None,
-        asynchronous_indicator: None,
-        attestation_capable_indicator: None,
-        attestation_type: vec![],
-        authentication: None,
-        batch_error_continuation_option: None,
-        batch_order_option: None,
-        time_stamp: None,
-        batch_count: count as i32,
-    }
+    RequestHeader::new(version, count)
 }
 
 fn item(operation: Operation, payload: RequestPayload) -> RequestBatchItem {
-    RequestBatchItem {
-        operation,
-        ephemeral: None,
-        unique_batch_item_id: None,
-        request_payload: payload,
-        message_extension: vec![],
-    }
+    RequestBatchItem::new(operation, payload)
 }
 
 fn send(
