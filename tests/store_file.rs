@@ -224,3 +224,17 @@ fn store_key_rotation_resumes() {
         assert_eq!(o.object, secret("x", "x", key_bytes(i)).object);
     }
 }
+
+/// The database file is readable by the server's user only: attributes (names, groups) are
+/// stored in clear, even though key material is sealed.
+#[test]
+fn database_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let provider = kmipd::crypto::FileMasterKey::open_or_create(dir.path()).unwrap();
+    let path = dir.path().join("kmipd.redb");
+    let (store, _) = kmipd::store::RedbStore::open_with_provider(&path, &provider).unwrap();
+    drop(store);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+}

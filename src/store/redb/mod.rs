@@ -61,6 +61,12 @@ fn cx() -> Cx {
 pub fn open_database(path: &Path) -> Result<Database, StoreError> {
     let db = Database::create(path)
         .map_err(|e| StoreError::Storage(format!("opening {}: {}", path.display(), storage(e))))?;
+    // Metadata is in clear (key material is sealed): readable by the server's user only.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| StoreError::Storage(format!("{}: {e}", path.display())))?;
+    }
     let mut txn = db.begin_write().map_err(storage)?;
     txn.set_durability(redb::Durability::Immediate)
         .map_err(|e| StoreError::Storage(e.to_string()))?;
