@@ -151,6 +151,7 @@ fn locate_at_scale_uses_the_indexes() {
         owner: None,
         offset: 10,
         limit: Some(5),
+        exclude_states: vec![],
     });
     assert_eq!(r.total, 2_000);
     assert_eq!(

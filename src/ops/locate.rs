@@ -70,15 +70,35 @@ fn filters(attributes: Vec<Attribute>) -> Result<Vec<Filter>, OpError> {
 
 /// 2.1 §6.1.28 Locate.
 pub fn locate(request: &LocateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<LocateResponse, OpError> {
-    if let Some(mask) = request.storage_status_mask {
-        if mask.0 & StorageStatusMask::OnLineStorage.0 == 0 {
-            // Archival storage is not kept: nothing matches.
-            return Ok(LocateResponse {
-                located_items: (ctx.cx.version >= KmipVersion::V1_3).then_some(0),
-                unique_identifier: Vec::new(),
-            });
-        }
+    // Storage Status Mask: on-line objects by default; archival storage is not kept; 2.x's
+    // Destroyed Storage bit asks for destroyed objects, which are left out otherwise (a
+    // client locating a key by name must not be handed one whose material is gone).
+    let mask = request
+        .storage_status_mask
+        .unwrap_or(StorageStatusMask::OnLineStorage);
+    let online = mask.contains(StorageStatusMask::OnLineStorage);
+    let destroyed = mask.contains(StorageStatusMask::DestroyedStorage);
+    if !online && !destroyed {
+        return Ok(LocateResponse {
+            located_items: (ctx.cx.version >= KmipVersion::V1_3).then_some(0),
+            unique_identifier: Vec::new(),
+        });
     }
+    let attributes = request.attributes();
+    let exclude_states = if attributes.iter().any(|a| matches!(a, Attribute::State(_))) {
+        Vec::new()
+    } else if !online {
+        vec![
+            State::PreActive,
+            State::Active,
+            State::Deactivated,
+            State::Compromised,
+        ]
+    } else if !destroyed {
+        vec![State::Destroyed, State::DestroyedCompromised]
+    } else {
+        Vec::new()
+    };
     let negative = |v: Option<i32>, what: &str| -> Result<Option<usize>, OpError> {
         match v {
             Some(n) if n < 0 => Err(OpError::new(
@@ -93,10 +113,11 @@ pub fn locate(request: &LocateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Locate
         .unwrap_or(ctx.kms.config.max_locate_items)
         .min(ctx.kms.config.max_locate_items);
     let query = Query {
-        filters: filters(request.attributes())?,
+        filters: filters(attributes)?,
         owner: ctx.kms.policy.visible_owner(ctx.principal),
         offset: negative(request.offset_items, "Offset Items")?.unwrap_or(0),
         limit: Some(limit),
+        exclude_states,
     };
     let located = ctx.txn.store().locate(&query)?;
     Ok(LocateResponse {

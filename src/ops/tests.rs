@@ -772,3 +772,65 @@ fn register_secret_data_and_add_attribute() {
     assert_eq!(g.attribute.len(), 1);
     assert_eq!(g.attribute[0].attribute, vendor);
 }
+
+#[test]
+fn locate_leaves_destroyed_objects_out_unless_asked() {
+    let kms = kms();
+    let v = KmipVersion::V2_1;
+    let old = created_uid(&one(
+        &kms,
+        v,
+        Operation::Create,
+        create_payload(v, 128, "db-key"),
+    ));
+    let r = one(
+        &kms,
+        v,
+        Operation::Destroy,
+        RequestPayload::Destroy(uid_req(Some(&old))),
+    );
+    assert_eq!(r.result_status, ResultStatus::Success);
+    let new = created_uid(&one(
+        &kms,
+        v,
+        Operation::Create,
+        create_payload(v, 128, "db-key"),
+    ));
+    let locate = |mask: Option<StorageStatusMask>, state: Option<State>| {
+        let mut attrs = vec![Attribute::Name(Name {
+            name_value: "db-key".into(),
+            name_type: NameType::UninterpretedTextString,
+        })];
+        attrs.extend(state.map(Attribute::State));
+        let r = one(
+            &kms,
+            v,
+            Operation::Locate,
+            RequestPayload::Locate(LocateRequest {
+                maximum_items: None,
+                offset_items: None,
+                storage_status_mask: mask,
+                object_group_member: None,
+                attribute: vec![],
+                attributes: Some(Attributes(attrs)),
+            }),
+        );
+        let Some(ResponsePayload::Locate(l)) = r.response_payload else {
+            panic!("{r:?}")
+        };
+        l.unique_identifier
+    };
+    assert_eq!(locate(None, None), vec![new.clone()]);
+    assert_eq!(locate(None, Some(State::Destroyed)), vec![old.clone()]);
+    assert_eq!(
+        locate(Some(StorageStatusMask::DestroyedStorage), None),
+        vec![old.clone()]
+    );
+    assert_eq!(
+        locate(
+            Some(StorageStatusMask::OnLineStorage | StorageStatusMask::DestroyedStorage),
+            None
+        ),
+        vec![old, new]
+    );
+}

@@ -85,6 +85,15 @@ pub fn vendor_value_bytes(value: &crate::ttlv::Value<'static>) -> Vec<u8> {
     })
 }
 
+/// Whether the object's State attribute is one of `states` (an object without a State
+/// attribute is in none of them).
+pub fn excluded(object: &ManagedObject, states: &[State]) -> bool {
+    object
+        .attributes
+        .iter()
+        .any(|a| matches!(a, Attribute::State(s) if states.contains(s)))
+}
+
 fn check(inner: &Inner, uid: &str, expect: Expect) -> Result<(), StoreError> {
     match (inner.objects.get(uid), expect) {
         (None, Expect::Absent) => Ok(()),
@@ -112,6 +121,7 @@ impl ObjectStore for MemoryStore {
             .values()
             .filter(|(_, o)| query.owner.as_ref().is_none_or(|owner| &o.owner == owner))
             .filter(|(_, o)| query.filters.iter().all(|f| matches(o, f)))
+            .filter(|(_, o)| !excluded(o, &query.exclude_states))
             .map(|(seq, o)| (*seq, o.unique_identifier.as_str()))
             .collect();
         hits.sort();

@@ -142,6 +142,9 @@ pub struct Query {
     pub offset: usize,
     /// Maximum Items.
     pub limit: Option<usize>,
+    /// Objects in these states are left out (Locate leaves Destroyed objects out unless the
+    /// client asks for them).
+    pub exclude_states: Vec<State>,
 }
 
 /// The answer to a Locate: a page of identifiers in a stable order, and the total count of

@@ -32,6 +32,19 @@ pub fn locate(txn: &ReadTransaction, query: &Query) -> Result<(Located, u64), St
     }
     let sequence = txn.open_table(schema::SEQUENCE).map_err(storage)?;
     let limit = query.limit.unwrap_or(usize::MAX);
+    let excluded = Excluded::open(txn, &query.exclude_states)?;
+    if probes.is_empty() && !excluded.is_empty() {
+        // Every object, less the excluded states: a walk, as for no filter at all.
+        let mut rows = 0u64;
+        let mut kept = Vec::new();
+        for entry in sequence.iter().map_err(storage)? {
+            let (seq, _) = entry.map_err(storage)?;
+            rows += 1;
+            kept.push(seq.value());
+        }
+        let candidates = excluded.retain(kept, &mut rows)?;
+        return page(&sequence, candidates, Vec::new(), query.offset, limit, rows);
+    }
     if probes.is_empty() {
         let total = usize::try_from(sequence.len().map_err(storage)?).unwrap_or(usize::MAX);
         let mut page = Vec::new();
@@ -153,14 +166,40 @@ pub fn locate(txn: &ReadTransaction, query: &Query) -> Result<(Located, u64), St
         candidates = kept;
     }
 
+    if !excluded.is_empty() {
+        let before = candidates.len();
+        let mut kept_uids = Vec::new();
+        let kept = excluded.retain_with(candidates, &mut rows, |i| {
+            if let Some(uid) = uids.get_mut(i).and_then(Option::take) {
+                kept_uids.push(Some(uid));
+            }
+        })?;
+        if !uids.is_empty() {
+            debug_assert!(kept_uids.len() <= before);
+            uids = kept_uids;
+        }
+        candidates = kept;
+    }
+    page(&sequence, candidates, uids, query.offset, limit, rows)
+}
+
+/// Applies offset and limit to the candidates (in creation order) and names them.
+fn page(
+    sequence: &ReadOnlyTable<u64, &'static str>,
+    candidates: Vec<u64>,
+    mut uids: Vec<Option<String>>,
+    offset: usize,
+    limit: usize,
+    mut rows: u64,
+) -> Result<(Located, u64), StoreError> {
     let total = candidates.len();
     let mut page = Vec::new();
-    for (k, seq) in candidates.iter().enumerate().skip(query.offset).take(limit) {
+    for (k, seq) in candidates.iter().enumerate().skip(offset).take(limit) {
         match uids.get_mut(k).and_then(Option::take) {
             Some(uid) => page.push(uid),
             None => {
                 rows += 1;
-                page.push(uid_of(&sequence, *seq)?);
+                page.push(uid_of(sequence, *seq)?);
             }
         }
     }
@@ -171,6 +210,66 @@ pub fn locate(txn: &ReadTransaction, query: &Query) -> Result<(Located, u64), St
         },
         rows,
     ))
+}
+
+/// The State index entries of the excluded states, checked by point lookups.
+struct Excluded {
+    table: Option<IndexTable>,
+    prefixes: Vec<Vec<u8>>,
+}
+
+impl Excluded {
+    fn open(txn: &ReadTransaction, states: &[crate::kmip::State]) -> Result<Excluded, StoreError> {
+        let mut prefixes = Vec::new();
+        let mut table = None;
+        for state in states {
+            let probe = schema::probe(&Filter::State(*state));
+            if table.is_none() {
+                table = Some(txn.open_table(probe.index.table()).map_err(storage)?);
+            }
+            if let Some(prefix) = probe.point_prefix {
+                prefixes.push(prefix);
+            }
+        }
+        Ok(Excluded { table, prefixes })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.prefixes.is_empty()
+    }
+
+    fn retain(&self, candidates: Vec<u64>, rows: &mut u64) -> Result<Vec<u64>, StoreError> {
+        self.retain_with(candidates, rows, |_| {})
+    }
+
+    /// The candidates in none of the excluded states; `kept(i)` is told the position of
+    /// each one kept.
+    fn retain_with(
+        &self,
+        candidates: Vec<u64>,
+        rows: &mut u64,
+        mut kept: impl FnMut(usize),
+    ) -> Result<Vec<u64>, StoreError> {
+        let Some(table) = &self.table else {
+            return Ok(candidates);
+        };
+        let mut out = Vec::with_capacity(candidates.len());
+        'next: for (i, seq) in candidates.into_iter().enumerate() {
+            for prefix in &self.prefixes {
+                *rows += 1;
+                if table
+                    .get(schema::with_seq(prefix, seq).as_slice())
+                    .map_err(storage)?
+                    .is_some()
+                {
+                    continue 'next;
+                }
+            }
+            kept(i);
+            out.push(seq);
+        }
+        Ok(out)
+    }
 }
 
 fn uid_of(sequence: &ReadOnlyTable<u64, &'static str>, seq: u64) -> Result<String, StoreError> {
