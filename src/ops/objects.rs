@@ -361,8 +361,8 @@ pub fn register(
 }
 
 /// 2.1 §6.1.19 Get: the object in the requested Key Format Type (Raw or Transparent Symmetric
-/// Key for symmetric keys). Destroyed objects have no key material left: Item Not Found... as
-/// 1.4 §11.x puts it for Get of a destroyed object.
+/// Key for symmetric keys). A destroyed object has no key material left, and its Get answers
+/// Item Not Found (the reason every version has; 2.x's Object Destroyed would be finer).
 pub fn get(request: &GetRequest, ctx: &mut OpCtx<'_, '_>) -> Result<GetResponse, OpError> {
     let uid = ctx.uid(&request.unique_identifier)?;
     let managed = ctx.object(&uid, Operation::Get)?;
