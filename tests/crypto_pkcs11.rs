@@ -12,9 +12,9 @@
 //! it (`.ci/softhsm.sh` does it in CI).
 
 mod crypto_common;
+mod softhsm_util;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -24,99 +24,21 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 use kmipd::crypto::{
     CryptoError, MasterKeyProvider, PinSource, Pkcs11Config, Pkcs11MasterKey, TokenSelector,
 };
+use softhsm_util::{PIN, SoftHsm};
 
 const TOKEN: &str = "kmipd-test";
 const PIN_TOKEN: &str = "kmipd-pin";
-const PIN: &str = "1234";
-const SO_PIN: &str = "5678";
 
-struct Hsm {
-    _dir: tempfile::TempDir,
-    module: PathBuf,
-    pin_file: PathBuf,
-}
-
-fn module_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("KMIPD_TEST_PKCS11_MODULE") {
-        return PathBuf::from(p);
-    }
-    [
-        "/usr/lib/softhsm/libsofthsm2.so",
-        "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-        "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-        "/usr/local/lib/softhsm/libsofthsm2.so",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.is_file())
-    .unwrap_or_else(|| PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"))
-}
-
-fn init_token(label: &str) {
-    let out = Command::new("softhsm2-util")
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            label,
-            "--pin",
-            PIN,
-            "--so-pin",
-            SO_PIN,
-        ])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "softhsm2-util could not run ({e}): SoftHSM2 is required for these tests; \
-                 install it with `apt-get install softhsm2` (or run .ci/softhsm.sh)"
-            )
-        });
-    assert!(
-        out.status.success(),
-        "softhsm2-util --init-token {label} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn hsm() -> &'static Hsm {
-    static HSM: OnceLock<Hsm> = OnceLock::new();
+fn hsm() -> &'static SoftHsm {
+    static HSM: OnceLock<SoftHsm> = OnceLock::new();
     HSM.get_or_init(|| {
-        let module = module_path();
-        assert!(
-            module.is_file(),
-            "SoftHSM2 module {} not found: install it with `apt-get install softhsm2` \
-             (or run .ci/softhsm.sh), or set KMIPD_TEST_PKCS11_MODULE",
-            module.display()
-        );
-        let dir = tempfile::tempdir().expect("tempdir");
-        let tokens = dir.path().join("tokens");
-        std::fs::create_dir(&tokens).expect("mkdir tokens");
-        let conf = dir.path().join("softhsm2.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                tokens.display()
-            ),
+        SoftHsm::create(
+            &[TOKEN, PIN_TOKEN],
+            &[
+                ("KMIPD_TEST_HSM_PIN", PIN),
+                ("KMIPD_TEST_HSM_BADPIN", "0000"),
+            ],
         )
-        .expect("write softhsm2.conf");
-        let pin_file = dir.path().join("pin");
-        std::fs::write(&pin_file, format!("{PIN}\n")).expect("write pin");
-        // SAFETY: this runs once, inside the OnceLock, before any test of this binary has
-        // loaded the module or reads the environment: every test calls `hsm()` first.
-        unsafe {
-            std::env::set_var("SOFTHSM2_CONF", &conf);
-            std::env::set_var("KMIPD_TEST_HSM_PIN", PIN);
-            std::env::set_var("KMIPD_TEST_HSM_BADPIN", "0000");
-        }
-        init_token(TOKEN);
-        init_token(PIN_TOKEN);
-        Hsm {
-            _dir: dir,
-            module,
-            pin_file,
-        }
     })
 }
 
