@@ -87,7 +87,7 @@ pub fn tls_settings(config: &Config) -> Result<(TlsSettings, Option<ClientFiles>
                 key: tls::load_key(&config.resolve(key)).map_err(|e| e.to_string())?,
                 client_cas: Vec::new(),
                 pinned_clients: Vec::new(),
-                session_cache_size: 1024,
+                session_cache_size: tls::DEFAULT_SESSION_CACHE,
             };
             for ca in &t.client_ca {
                 settings
