@@ -10,9 +10,11 @@
 //! - [`ops`]: the operation dispatcher and handlers.
 //! - [`policy`]: principals and the one access check.
 //! - [`store`]: the object store trait and its implementations.
+//! - [`audit`]: the hash-chained audit log: record layout, appending, verification.
 //! - [`server`]: the TLS listener, connection loop, limits, shutdown, development PKI.
 //! - [`loadgen`]: `kmipd bench`, a load generator for any KMIP server over mutual TLS.
 //! - [`cli`]: the command line.
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod crypto;
