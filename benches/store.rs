@@ -1,8 +1,8 @@
 //! Store benchmarks: get by Unique Identifier and Locate by Name at 10k, 100k and 1M
 //! objects, and durable creates per second with 1, 16 and 64 concurrent writers.
 //!
-//! The databases are built once per size under `target/bench-store/<size>` and reused by
-//! later runs (delete the directory to rebuild). Each object is a Symmetric Key with a
+//! The databases are built once per size under `target/bench-store/schema-<v>/<size>` and
+//! reused by later runs (delete the directory to rebuild). Each object is a Symmetric Key with a
 //! unique Name, a few indexed attributes and 32 bytes of sealed key material; the master
 //! key is a file key. Run: `cargo bench --bench store`.
 
@@ -86,6 +86,10 @@ fn open(dir: &Path) -> (RedbStore, FileMasterKey) {
 fn sized(size: u64) -> RedbStore {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("target/bench-store")
+        .join(format!(
+            "schema-{}",
+            kmipd::store::redb::schema::SCHEMA_VERSION
+        ))
         .join(size.to_string());
     if dir.exists() {
         let (store, _) = open(&dir);

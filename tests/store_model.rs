@@ -6,7 +6,9 @@
 //! - `acknowledged_writes_survive_sigkill`: this test binary re-executes itself as a child
 //!   (`KMIPD_STORE_CRASH_CHILD` selects the role) that writes and prints each acknowledged
 //!   write; the parent kills it with SIGKILL at random moments, 20 times, and after each kill
-//!   reopens the store and checks every acknowledged write and every object.
+//!   reopens the store (replaying the write-ahead log) and checks every acknowledged write
+//!   and every object. In odd rounds the child checkpoints every few dozen batches, so kills
+//!   also land just after checkpoints, while the log is overwritten from its start.
 
 mod store_common;
 
@@ -335,6 +337,8 @@ proptest! {
 // ---------------------------------------------------------------------------------------
 
 const CHILD_ENV: &str = "KMIPD_STORE_CRASH_CHILD";
+/// Set for odd rounds: the child takes checkpoints very often.
+const CHILD_CHECKPOINTS_ENV: &str = "KMIPD_STORE_CRASH_CHILD_CHECKPOINTS";
 const ROUNDS: usize = 20;
 
 fn crash_object(uid: &str, rev_hint: u32) -> ManagedObject {
@@ -360,6 +364,12 @@ fn crash_child() {
     let provider = FileMasterKey::open_or_create(dir.join("data")).expect("provider");
     let (store, _) =
         RedbStore::open_with_provider(admin::db_path(&dir.join("data")), &provider).expect("open");
+    if std::env::var_os(CHILD_CHECKPOINTS_ENV).is_some() {
+        // Checkpoints every few dozen batches: the kill then lands as often just after a
+        // checkpoint, with the log being overwritten from its start, as in a long run of
+        // log records.
+        store.set_checkpoint_policy(16 * 1024, Duration::from_millis(20));
+    }
     let tag: u64 = RandomState::new().hash_one(std::process::id());
     let out = Mutex::new(std::io::stdout());
     std::thread::scope(|s| {
@@ -407,6 +417,7 @@ fn acknowledged_writes_survive_sigkill() {
     let random = RandomState::new();
     let started = Instant::now();
     let mut acked: HashMap<String, u64> = HashMap::new();
+    let mut replayed_rounds = 0;
     for round in 0..ROUNDS {
         let mut child = Command::new(std::env::current_exe().expect("current exe"))
             .args([
@@ -417,6 +428,7 @@ fn acknowledged_writes_survive_sigkill() {
                 "1",
             ])
             .env(CHILD_ENV, dir.path())
+            .envs((round % 2 == 1).then_some((CHILD_CHECKPOINTS_ENV, "1")))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -466,6 +478,10 @@ fn acknowledged_writes_survive_sigkill() {
         let provider = FileMasterKey::open_or_create(&data).expect("provider");
         let (store, _) =
             RedbStore::open_with_provider(admin::db_path(&data), &provider).expect("reopen");
+        let replayed = store.stats().replayed_records;
+        if replayed > 0 {
+            replayed_rounds += 1;
+        }
         for (uid, rev) in &acked {
             let o = store
                 .get(uid)
@@ -490,10 +506,17 @@ fn acknowledged_writes_survive_sigkill() {
             );
         }
         eprintln!(
-            "round {round}: killed after {delay} ms, {} acknowledged so far, {} objects",
+            "round {round}: killed after {delay} ms, {} acknowledged so far, {} objects, \
+             {replayed} log records replayed",
             acked.len(),
             all.total
         );
     }
+    // The kills must have exercised recovery from the write-ahead log, not only clean
+    // checkpoints.
+    assert!(
+        replayed_rounds >= ROUNDS / 2,
+        "only {replayed_rounds} of {ROUNDS} restarts replayed the log"
+    );
     assert!(started.elapsed() < Duration::from_secs(600));
 }

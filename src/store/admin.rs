@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::StoreError;
-use super::redb::schema::{self, INDEXES, Record};
+use super::redb::schema::{self, Record};
 use super::redb::{DB_FILE, RedbStore, open_database, storage};
 use super::sealer::{KeyringSealer, read_store_keys, write_store_keys};
 use crate::crypto::{Keyring, MasterKeyProvider};
@@ -181,9 +181,7 @@ fn snapshot(db: &Database, out: &Path) -> Result<BackupReport, StoreError> {
             |k, v| k.value(),
             v.value()
         );
-        for i in INDEXES {
-            copy_table!(src, dst, i.table(), _i, |k, _v| k.value(), ());
-        }
+        copy_table!(src, dst, schema::INDEX, _i, |k, _v| k.value(), ());
         // One durable commit makes everything above durable.
         let mut txn = dst.begin_write().map_err(storage)?;
         txn.set_durability(redb::Durability::Immediate)

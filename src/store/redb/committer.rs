@@ -3,11 +3,20 @@
 //! Writers prepare their write sets on their own threads (TTLV encoding, sealing, index
 //! keys: the expensive part), queue them, and wait. The committer takes *everything* queued,
 //! checks each set's [`Expect`]s against the state left by the sets before it in the same
-//! transaction, applies the sets that pass, commits once with `Durability::Immediate`, and
-//! only then answers every waiter. A set whose check fails gets `Conflict` and leaves no
-//! trace; any other error in a set aborts the transaction, answers that set with the error,
-//! and puts the other sets back at the head of the queue, so they are retried in the next
-//! transaction (nothing of them was committed).
+//! transaction, applies the sets that pass, and makes the batch durable once: it appends the
+//! batch's row changes to the write-ahead log ([`wal`](super::wal), one `fdatasync`), then
+//! commits the transaction with `Durability::None`, which makes it visible to readers, and
+//! only then answers every waiter. A batch holding an administrative job (store key
+//! rotation, whose changes are not logged row by row) is committed with
+//! `Durability::Immediate` instead. Checkpoints (durable commits that let the log start
+//! again) are taken here too, between batches.
+//!
+//! A set whose check fails gets `Conflict` and leaves no trace; any other error in a set
+//! aborts the transaction, answers that set with the error, and puts the other sets back at
+//! the head of the queue, so they are retried in the next transaction (nothing of them was
+//! committed). A failure to write the log or to commit after the log was written leaves
+//! the log and the database out of step: the committer answers the batch with the error and
+//! stops, and the store refuses writes until it is reopened (which replays the log).
 //!
 //! Readers never come here: they use redb read transactions (MVCC).
 
@@ -16,10 +25,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Condvar, Mutex};
 
+use std::time::{Duration, Instant};
+
 use redb::{Database, ReadableTable, Table, WriteTransaction};
 
-use super::schema::{self, INDEXES, IndexPrefix, Record};
+use super::schema::{self, IndexPrefix, Record};
 use super::storage;
+use super::wal::{self, Mutation, RowTables, TableId, Wal};
 use crate::kmip::KmipVersion;
 use crate::kmip::attributes::Attributes;
 use crate::kmip::codec::{Cx, Ttlv};
@@ -69,7 +81,6 @@ pub struct Queue {
     pub stopped: bool,
 }
 
-#[derive(Default)]
 pub struct Shared {
     pub queue: Mutex<Queue>,
     pub wake: Condvar,
@@ -77,6 +88,24 @@ pub struct Shared {
     pub commits: AtomicU64,
     /// Write sets committed.
     pub sets: AtomicU64,
+    /// Checkpoint policy: log bytes, and milliseconds after the first record.
+    pub checkpoint_bytes: AtomicU64,
+    pub checkpoint_interval_ms: AtomicU64,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            queue: Mutex::default(),
+            wake: Condvar::new(),
+            commits: AtomicU64::new(0),
+            sets: AtomicU64::new(0),
+            checkpoint_bytes: AtomicU64::new(wal::CHECKPOINT_BYTES),
+            checkpoint_interval_ms: AtomicU64::new(
+                u64::try_from(wal::CHECKPOINT_INTERVAL.as_millis()).unwrap_or(u64::MAX),
+            ),
+        }
+    }
 }
 
 impl Shared {
@@ -109,9 +138,14 @@ impl Drop for StopGuard {
     }
 }
 
-/// The committer thread's loop; returns when the store shuts down and the queue is empty.
-pub fn run(db: Arc<Database>, shared: Arc<Shared>) {
+/// The committer thread's loop; returns when the store shuts down and the queue is empty
+/// (after a last checkpoint), or after a failure that leaves the log and the database out
+/// of step.
+pub fn run(db: Arc<Database>, shared: Arc<Shared>, mut wal: Wal) {
     let _guard = StopGuard(shared.clone());
+    // When the first log record since the last checkpoint was written.
+    let mut dirty_since: Option<Instant> = None;
+    let interval = || Duration::from_millis(shared.checkpoint_interval_ms.load(Ordering::Relaxed));
     loop {
         let jobs: Vec<Job> = {
             let mut q = match shared.queue.lock() {
@@ -119,26 +153,96 @@ pub fn run(db: Arc<Database>, shared: Arc<Shared>) {
                 Err(_) => return,
             };
             while q.jobs.is_empty() && !q.shutdown {
-                q = match shared.wake.wait(q) {
-                    Ok(q) => q,
-                    Err(_) => return,
-                };
+                match dirty_since {
+                    Some(t) => {
+                        let due = interval().saturating_sub(t.elapsed());
+                        if due.is_zero() {
+                            break;
+                        }
+                        q = match shared.wake.wait_timeout(q, due) {
+                            Ok((q, _)) => q,
+                            Err(_) => return,
+                        };
+                    }
+                    None => {
+                        q = match shared.wake.wait(q) {
+                            Ok(q) => q,
+                            Err(_) => return,
+                        };
+                    }
+                }
             }
-            if q.jobs.is_empty() {
+            if q.jobs.is_empty() && q.shutdown {
+                drop(q);
+                if dirty_since.is_some() {
+                    checkpoint(&db, &mut wal);
+                }
                 return;
             }
             q.jobs.drain(..).collect()
         };
-        batch(&db, &shared, jobs);
+        if !jobs.is_empty() {
+            match batch(&db, &shared, &mut wal, jobs) {
+                Ok(Durable::Logged) => {
+                    dirty_since.get_or_insert_with(Instant::now);
+                }
+                Ok(Durable::Checkpoint) => dirty_since = None,
+                Ok(Durable::Nothing) => {}
+                Err(Stop) => return,
+            }
+        }
+        if let Some(t) = dirty_since
+            && (wal.written() >= shared.checkpoint_bytes.load(Ordering::Relaxed)
+                || t.elapsed() >= interval())
+            && checkpoint(&db, &mut wal)
+        {
+            dirty_since = None;
+        }
     }
 }
+
+/// A durable redb commit: everything committed so far is in the database file, so the log
+/// may start again at offset 0. On failure the log goes on growing and the next
+/// checkpoint tries again; nothing is lost, the log still holds every batch since the last
+/// checkpoint.
+fn checkpoint(db: &Database, wal: &mut Wal) -> bool {
+    let result = (|| -> Result<(), StoreError> {
+        let mut txn = db.begin_write().map_err(storage)?;
+        txn.set_durability(redb::Durability::Immediate)
+            .map_err(|e| StoreError::Storage(e.to_string()))?;
+        txn.commit().map_err(storage)
+    })();
+    match result {
+        Ok(()) => {
+            wal.restart();
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "checkpoint failed; the write-ahead log keeps growing");
+            false
+        }
+    }
+}
+
+/// How a batch was made durable.
+enum Durable {
+    /// By a log record (the database commit is not durable yet).
+    Logged,
+    /// By a durable database commit: a checkpoint.
+    Checkpoint,
+    /// Nothing was written (every set conflicted, or the batch was put back).
+    Nothing,
+}
+
+/// The committer must stop: the log and the database may be out of step.
+struct Stop;
 
 enum Outcome {
     Set(Result<Vec<u64>, StoreError>),
     Admin(Result<u64, StoreError>),
 }
 
-fn batch(db: &Database, shared: &Shared, jobs: Vec<Job>) {
+fn batch(db: &Database, shared: &Shared, wal: &mut Wal, jobs: Vec<Job>) -> Result<Durable, Stop> {
     let mut txn = match db.begin_write() {
         Ok(t) => t,
         Err(e) => {
@@ -146,18 +250,21 @@ fn batch(db: &Database, shared: &Shared, jobs: Vec<Job>) {
             for j in jobs {
                 j.fail(StoreError::Storage(e.to_string()));
             }
-            return;
+            return Ok(Durable::Nothing);
         }
     };
-    if let Err(e) = txn.set_durability(redb::Durability::Immediate) {
+    if let Err(e) = txn.set_durability(redb::Durability::None) {
         let msg = e.to_string();
         for j in jobs {
             j.fail(StoreError::Storage(msg.clone()));
         }
-        return;
+        return Ok(Durable::Nothing);
     }
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(jobs.len());
     let mut failed: Option<(usize, StoreError)> = None;
+    // The row changes of the sets, for the log.
+    let mut log: Vec<Mutation> = Vec::new();
+    let mut has_admin = false;
     {
         // Tables stay open across consecutive sets (opening them per set costs more than
         // the writes); an admin job gets the bare transaction, so they are closed first.
@@ -185,11 +292,15 @@ fn batch(db: &Database, shared: &Shared, jobs: Vec<Job>) {
                     }
                 }
                 Job::Admin(f, _) => {
-                    if let Some(t) = tables.take()
-                        && let Err(e) = t.close()
-                    {
-                        failed = Some((i, e));
-                        break;
+                    has_admin = true;
+                    if let Some(t) = tables.take() {
+                        match t.close() {
+                            Ok(rows) => log.extend(rows),
+                            Err(e) => {
+                                failed = Some((i, e));
+                                break;
+                            }
+                        }
                     }
                     match f(&txn) {
                         Ok(n) => Outcome::Admin(Ok(n)),
@@ -204,9 +315,11 @@ fn batch(db: &Database, shared: &Shared, jobs: Vec<Job>) {
         }
         if failed.is_none()
             && let Some(t) = tables.take()
-            && let Err(e) = t.close()
         {
-            failed = Some((jobs.len().saturating_sub(1), e));
+            match t.close() {
+                Ok(rows) => log.extend(rows),
+                Err(e) => failed = Some((jobs.len().saturating_sub(1), e)),
+            }
         }
     }
     if let Some((i, e)) = failed {
@@ -234,16 +347,69 @@ fn batch(db: &Database, shared: &Shared, jobs: Vec<Job>) {
                 }
             }
         }
-        return;
+        return Ok(Durable::Nothing);
     }
-    if let Err(e) = txn.commit() {
-        let msg = storage(e).to_string();
-        for job in jobs {
-            job.fail(StoreError::Storage(msg.clone()));
+    let durable = if has_admin {
+        // Not logged row by row: the commit itself is durable, and a checkpoint.
+        if let Err(e) = txn.set_durability(redb::Durability::Immediate) {
+            let msg = e.to_string();
+            for job in jobs {
+                job.fail(StoreError::Storage(msg.clone()));
+            }
+            return Ok(Durable::Nothing);
         }
-        return;
+        if let Err(e) = txn.commit() {
+            let msg = storage(e).to_string();
+            for job in jobs {
+                job.fail(StoreError::Storage(msg.clone()));
+            }
+            return Ok(Durable::Nothing);
+        }
+        wal.restart();
+        Durable::Checkpoint
+    } else if log.is_empty() {
+        drop(txn.abort());
+        Durable::Nothing
+    } else {
+        let lsn = wal.next_lsn();
+        let stamped = txn
+            .open_table(schema::META)
+            .map_err(storage)
+            .and_then(|mut meta| {
+                meta.insert(schema::META_WAL_LSN, lsn.to_be_bytes().as_slice())
+                    .map(drop)
+                    .map_err(storage)
+            });
+        if let Err(e) = stamped {
+            let msg = e.to_string();
+            for job in jobs {
+                job.fail(StoreError::Storage(msg.clone()));
+            }
+            return Ok(Durable::Nothing);
+        }
+        // Durable first, visible second: a reader never sees a write a crash could undo.
+        if let Err(e) = wal.append(lsn, &log) {
+            drop(txn);
+            let msg = format!("writing the write-ahead log: {e}");
+            tracing::error!(error = %msg, "the store stops accepting writes");
+            for job in jobs {
+                job.fail(StoreError::Storage(msg.clone()));
+            }
+            return Err(Stop);
+        }
+        if let Err(e) = txn.commit() {
+            let msg = format!("commit after logging: {}", storage(e));
+            tracing::error!(error = %msg, "the store stops accepting writes until reopened");
+            for job in jobs {
+                job.fail(StoreError::Storage(msg.clone()));
+            }
+            return Err(Stop);
+        }
+        Durable::Logged
+    };
+    if !matches!(durable, Durable::Nothing) {
+        shared.commits.fetch_add(1, Ordering::Relaxed);
     }
-    shared.commits.fetch_add(1, Ordering::Relaxed);
     for (job, outcome) in jobs.into_iter().zip(outcomes) {
         match (job, outcome) {
             (Job::Set(_, reply), Outcome::Set(r)) => {
@@ -256,6 +422,7 @@ fn batch(db: &Database, shared: &Shared, jobs: Vec<Job>) {
             (job, _) => job.fail(StoreError::Storage("commit bookkeeping mismatch".into())),
         }
     }
+    Ok(durable)
 }
 
 fn read_record(objects: &Table<&str, &[u8]>, uid: &str) -> Result<Option<Record>, StoreError> {
@@ -285,47 +452,53 @@ pub fn decode_attributes(
         .map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))
 }
 
-/// The tables a write set touches, open for one run of sets in a transaction.
+/// The tables a write set touches, open for one run of sets in a transaction, and the row
+/// changes made through them (for the log).
 struct Tables<'t> {
-    objects: Table<'t, &'static str, &'static [u8]>,
-    meta: Table<'t, &'static str, &'static [u8]>,
-    sequence: Table<'t, u64, &'static str>,
-    indexes: Vec<Table<'t, &'static [u8], ()>>,
+    rows: RowTables<'t>,
+    log: Vec<Mutation>,
     next_seq: u64,
     start_seq: u64,
 }
 
 impl<'t> Tables<'t> {
     fn open(txn: &'t WriteTransaction) -> Result<Self, StoreError> {
-        let meta = txn.open_table(schema::META).map_err(storage)?;
-        let next_seq = match meta.get(schema::META_NEXT_SEQ).map_err(storage)? {
+        let rows = RowTables::open(txn)?;
+        let next_seq = match rows.meta.get(schema::META_NEXT_SEQ).map_err(storage)? {
             Some(v) => schema::u64_from(v.value(), "next sequence")?,
             None => 1,
         };
         Ok(Tables {
-            objects: txn.open_table(schema::OBJECTS).map_err(storage)?,
-            meta,
-            sequence: txn.open_table(schema::SEQUENCE).map_err(storage)?,
-            indexes: INDEXES
-                .iter()
-                .map(|i| txn.open_table(i.table()).map_err(storage))
-                .collect::<Result<Vec<_>, _>>()?,
+            rows,
+            log: Vec::new(),
             next_seq,
             start_seq: next_seq,
         })
     }
 
-    /// Writes back the sequence counter.
-    fn close(mut self) -> Result<(), StoreError> {
-        if self.next_seq != self.start_seq {
-            self.meta
-                .insert(
-                    schema::META_NEXT_SEQ,
-                    self.next_seq.to_be_bytes().as_slice(),
-                )
-                .map_err(storage)?;
-        }
+    fn apply(&mut self, m: Mutation) -> Result<(), StoreError> {
+        self.rows.apply(&m)?;
+        self.log.push(m);
         Ok(())
+    }
+
+    fn remove_index(&mut self, prefix: &[u8], seq: u64) -> Result<(), StoreError> {
+        self.apply(Mutation::Remove {
+            table: TableId::Index,
+            key: schema::with_seq(prefix, seq),
+        })
+    }
+
+    /// Writes back the sequence counter; returns the row changes made.
+    fn close(mut self) -> Result<Vec<Mutation>, StoreError> {
+        if self.next_seq != self.start_seq {
+            self.apply(Mutation::Insert {
+                table: TableId::Meta,
+                key: schema::META_NEXT_SEQ.as_bytes().to_vec(),
+                value: self.next_seq.to_be_bytes().to_vec(),
+            })?;
+        }
+        Ok(self.log)
     }
 }
 
@@ -338,7 +511,7 @@ fn apply_set(t: &mut Tables<'_>, writes: &[PreparedWrite]) -> Result<Vec<u64>, S
             PreparedWrite::Put(p, e) => (p.unique_identifier.as_str(), *e),
             PreparedWrite::Delete(uid, e) => (uid.as_str(), *e),
         };
-        let current = match t.objects.get(uid).map_err(storage)? {
+        let current = match t.rows.objects.get(uid).map_err(storage)? {
             Some(v) => Some(Record::from_bytes(v.value())?.revision),
             None => None,
         };
@@ -352,29 +525,31 @@ fn apply_set(t: &mut Tables<'_>, writes: &[PreparedWrite]) -> Result<Vec<u64>, S
     for w in writes {
         match w {
             PreparedWrite::Put(p, _) => {
-                let old = read_record(&t.objects, &p.unique_identifier)?;
+                let old = read_record(&t.rows.objects, &p.unique_identifier)?;
                 let (seq, revision) = match old {
                     Some(old) => {
-                        for (index, prefix) in record_index(&old)? {
-                            t.indexes[index.slot()]
-                                .remove(schema::with_seq(&prefix, old.seq).as_slice())
-                                .map_err(storage)?;
+                        for (_, prefix) in record_index(&old)? {
+                            t.remove_index(&prefix, old.seq)?;
                         }
                         (old.seq, old.revision + 1)
                     }
                     None => {
                         let seq = t.next_seq;
                         t.next_seq += 1;
-                        t.sequence
-                            .insert(seq, p.unique_identifier.as_str())
-                            .map_err(storage)?;
+                        t.apply(Mutation::Insert {
+                            table: TableId::Sequence,
+                            key: seq.to_be_bytes().to_vec(),
+                            value: p.unique_identifier.as_bytes().to_vec(),
+                        })?;
                         (seq, 1)
                     }
                 };
-                for (index, prefix) in &p.index {
-                    t.indexes[index.slot()]
-                        .insert(schema::with_seq(prefix, seq).as_slice(), ())
-                        .map_err(storage)?;
+                for (_, prefix) in &p.index {
+                    t.apply(Mutation::Insert {
+                        table: TableId::Index,
+                        key: schema::with_seq(prefix, seq),
+                        value: Vec::new(),
+                    })?;
                 }
                 let record = schema::record_bytes(
                     seq,
@@ -384,20 +559,26 @@ fn apply_set(t: &mut Tables<'_>, writes: &[PreparedWrite]) -> Result<Vec<u64>, S
                     &p.attributes,
                     p.sealed.as_deref(),
                 );
-                t.objects
-                    .insert(p.unique_identifier.as_str(), record.as_slice())
-                    .map_err(storage)?;
+                t.apply(Mutation::Insert {
+                    table: TableId::Objects,
+                    key: p.unique_identifier.as_bytes().to_vec(),
+                    value: record,
+                })?;
                 revisions.push(revision);
             }
             PreparedWrite::Delete(uid, _) => {
-                if let Some(old) = read_record(&t.objects, uid)? {
-                    for (index, prefix) in record_index(&old)? {
-                        t.indexes[index.slot()]
-                            .remove(schema::with_seq(&prefix, old.seq).as_slice())
-                            .map_err(storage)?;
+                if let Some(old) = read_record(&t.rows.objects, uid)? {
+                    for (_, prefix) in record_index(&old)? {
+                        t.remove_index(&prefix, old.seq)?;
                     }
-                    t.sequence.remove(old.seq).map_err(storage)?;
-                    t.objects.remove(uid.as_str()).map_err(storage)?;
+                    t.apply(Mutation::Remove {
+                        table: TableId::Sequence,
+                        key: old.seq.to_be_bytes().to_vec(),
+                    })?;
+                    t.apply(Mutation::Remove {
+                        table: TableId::Objects,
+                        key: uid.as_bytes().to_vec(),
+                    })?;
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! Locate over the secondary indexes.
 //!
-//! Each filter (and the owner, when given) becomes a [`Probe`]: a key range in one index
-//! table. The probes' range scans advance in lock-step, one row each per round, until one
+//! Each filter (and the owner, when given) becomes a [`Probe`]: a key range of one index in
+//! the `index` table. The probes' range scans advance in lock-step, one row each per round, until one
 //! of them ends: that one is the most selective, found at a cost of (number of probes) ×
 //! (its size) rows. Its creation sequences are the candidates. Every other equality probe is
 //! then checked per candidate with a point lookup of `value ‖ seq`; date ranges, whose keys
@@ -71,17 +71,15 @@ pub fn locate(txn: &ReadTransaction, query: &Query) -> Result<(Located, u64), St
         return Ok((Located::default(), 0));
     }
 
-    let tables: Vec<IndexTable> = probes
-        .iter()
-        .map(|(p, _)| txn.open_table(p.index.table()).map_err(storage))
-        .collect::<Result<_, _>>()?;
+    let index: IndexTable = txn.open_table(schema::INDEX).map_err(storage)?;
     let mut rows = 0u64;
 
     // Lock-step scans until the smallest range ends.
     let mut scans = Vec::with_capacity(probes.len());
-    for ((p, _), t) in probes.iter().zip(&tables) {
+    for (p, _) in &probes {
         scans.push(
-            t.range(p.lo.as_slice()..=p.hi.as_slice())
+            index
+                .range(p.lo.as_slice()..=p.hi.as_slice())
                 .map_err(storage)?,
         );
     }
@@ -111,7 +109,7 @@ pub fn locate(txn: &ReadTransaction, query: &Query) -> Result<(Located, u64), St
         }
         match &p.point_prefix {
             Some(prefix) => {
-                let table = &tables[i];
+                let table = &index;
                 let mut kept = Vec::with_capacity(candidates.len());
                 for seq in candidates {
                     rows += 1;
@@ -225,7 +223,7 @@ impl Excluded {
         for state in states {
             let probe = schema::probe(&Filter::State(*state));
             if table.is_none() {
-                table = Some(txn.open_table(probe.index.table()).map_err(storage)?);
+                table = Some(txn.open_table(schema::INDEX).map_err(storage)?);
             }
             if let Some(prefix) = probe.point_prefix {
                 prefixes.push(prefix);

@@ -9,7 +9,11 @@
 //!   whose keys end in the creation sequence; see [`locate`]. It never scans all objects when
 //!   a filter or an owner is given.
 //! - **Writes** go through the group committer ([`committer`]): durable before acknowledged,
-//!   many writers per fsync. Readers use redb read transactions and never wait.
+//!   many writers per fsync. A batch is made durable by one record appended to the
+//!   write-ahead log ([`wal`], `kmipd.wal` beside the database), then committed to redb
+//!   without an fsync; periodic checkpoints make the database file itself durable, and
+//!   opening the database replays what the log holds beyond it. Readers use redb read
+//!   transactions and never wait.
 //! - **Schema**: [`schema`], documented byte by byte in `docs/storage.md`. A file with a newer
 //!   schema version than [`schema::SCHEMA_VERSION`] is refused.
 //!
@@ -18,6 +22,7 @@
 pub mod committer;
 mod locate;
 pub mod schema;
+pub mod wal;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,7 +33,7 @@ use redb::{Database, ReadableDatabase, ReadableTableMetadata};
 use zeroize::Zeroizing;
 
 use self::committer::{AdminJob, Job, PreparedPut, PreparedWrite, Shared};
-use self::schema::{INDEXES, Record};
+use self::schema::Record;
 use super::{
     Located, ManagedObject, MaterialSealer, ObjectStore, Query, StoreError, Write, WriteSet,
 };
@@ -57,8 +62,14 @@ fn cx() -> Cx {
 }
 
 /// Opens (creating if needed) the database file and checks or writes its schema version.
-/// Every table is created here, so readers never meet a missing table.
+/// Every table is created here, so readers never meet a missing table. What the
+/// write-ahead log beside it holds beyond its last durable commit is applied first.
 pub fn open_database(path: &Path) -> Result<Database, StoreError> {
+    open_database_counting(path).map(|(db, _)| db)
+}
+
+/// [`open_database`], and how many log records it replayed.
+fn open_database_counting(path: &Path) -> Result<(Database, u64), StoreError> {
     let db = Database::create(path)
         .map_err(|e| StoreError::Storage(format!("opening {}: {}", path.display(), storage(e))))?;
     // Metadata is in clear (key material is sealed): readable by the server's user only.
@@ -80,7 +91,8 @@ pub fn open_database(path: &Path) -> Result<Database, StoreError> {
     match found {
         Some(v) if v == schema::SCHEMA_VERSION => {
             txn.abort().map_err(storage)?;
-            Ok(db)
+            let replayed = replay_log(&db, path)?;
+            Ok((db, replayed))
         }
         Some(v) if v > schema::SCHEMA_VERSION => Err(StoreError::Storage(format!(
             "{} has schema version {v}, newer than the {} this kmipd supports: \
@@ -103,25 +115,72 @@ pub fn open_database(path: &Path) -> Result<Database, StoreError> {
                 txn.open_table(schema::OBJECTS).map_err(storage)?;
                 txn.open_table(schema::SEQUENCE).map_err(storage)?;
                 txn.open_table(schema::STORE_KEYS).map_err(storage)?;
-                for i in INDEXES {
-                    txn.open_table(i.table()).map_err(storage)?;
-                }
+                txn.open_table(schema::INDEX).map_err(storage)?;
+                txn.open_table(schema::AUDIT).map_err(storage)?;
             }
             txn.commit().map_err(storage)?;
-            Ok(db)
+            // A new database has no log: one left beside it belongs to a file that is gone.
+            let log = wal::path_for(path);
+            match std::fs::remove_file(&log) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(StoreError::Storage(format!(
+                        "removing the stale {}: {e}",
+                        log.display()
+                    )));
+                }
+            }
+            Ok((db, 0))
         }
+    }
+}
+
+/// Applies what the write-ahead log beside `path` holds beyond the database's last durable
+/// commit (after a crash), in one durable commit.
+fn replay_log(db: &Database, path: &Path) -> Result<u64, StoreError> {
+    let log = wal::path_for(path);
+    let records = wal::recover(&log)?;
+    if records.is_empty() {
+        return Ok(0);
+    }
+    let mut txn = db.begin_write().map_err(storage)?;
+    txn.set_durability(redb::Durability::Immediate)
+        .map_err(|e| StoreError::Storage(e.to_string()))?;
+    let (applied, last) = wal::replay(&txn, records, &log)?;
+    txn.commit().map_err(storage)?;
+    if applied > 0 {
+        tracing::info!(
+            records = applied,
+            last,
+            "replayed the write-ahead log after an unclean stop"
+        );
+    }
+    Ok(applied)
+}
+
+/// The last log record the database holds (`meta["wal_lsn"]`, 0 when none).
+fn durable_lsn(db: &Database) -> Result<u64, StoreError> {
+    let txn = db.begin_read().map_err(storage)?;
+    let meta = txn.open_table(schema::META).map_err(storage)?;
+    match redb::ReadableTable::get(&meta, schema::META_WAL_LSN).map_err(storage)? {
+        Some(v) => schema::u64_from(v.value(), "wal lsn"),
+        None => Ok(0),
     }
 }
 
 /// Counters for tests and metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StoreStats {
-    /// Durable redb commits made by the committer.
+    /// Batches the committer made durable (by a log record or a durable redb commit).
     pub commits: u64,
     /// Write sets committed (each acknowledged write set counts once).
     pub committed_sets: u64,
     /// Index and table rows Locate has examined since open.
     pub locate_rows_examined: u64,
+    /// Write-ahead log records applied when the database was opened (non-zero only after
+    /// an unclean stop).
+    pub replayed_records: u64,
 }
 
 /// The redb object store. Cheap to share behind an `Arc`; dropping it stops the committer
@@ -133,6 +192,7 @@ pub struct RedbStore {
     shared: Arc<Shared>,
     committer: Mutex<Option<JoinHandle<()>>>,
     rows_examined: AtomicU64,
+    replayed: u64,
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -150,8 +210,10 @@ impl RedbStore {
         sealer: Arc<dyn MaterialSealer>,
     ) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        let db = open_database(path)?;
-        Self::from_database(db, path, sealer)
+        let (db, replayed) = open_database_counting(path)?;
+        let mut store = Self::from_database(db, path, sealer)?;
+        store.replayed = replayed;
+        Ok(store)
     }
 
     /// Opens the database at `path` and its keyring: the store keys persisted in it are
@@ -161,9 +223,10 @@ impl RedbStore {
         provider: &dyn MasterKeyProvider,
     ) -> Result<(Self, Arc<KeyringSealer>), StoreError> {
         let path = path.as_ref();
-        let db = open_database(path)?;
+        let (db, replayed) = open_database_counting(path)?;
         let sealer = Arc::new(KeyringSealer::load_or_init(&db, provider)?);
-        let store = Self::from_database(db, path, sealer.clone())?;
+        let mut store = Self::from_database(db, path, sealer.clone())?;
+        store.replayed = replayed;
         Ok((store, sealer))
     }
 
@@ -173,6 +236,7 @@ impl RedbStore {
         path: &Path,
         sealer: Arc<dyn MaterialSealer>,
     ) -> Result<Self, StoreError> {
+        let wal = wal::Wal::open(&wal::path_for(path), durable_lsn(&db)? + 1)?;
         let db = Arc::new(db);
         let shared = Arc::new(Shared::default());
         let handle = {
@@ -180,7 +244,7 @@ impl RedbStore {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("kmipd-committer".into())
-                .spawn(move || committer::run(db, shared))
+                .spawn(move || committer::run(db, shared, wal))
                 .map_err(|e| StoreError::Storage(format!("starting the committer: {e}")))?
         };
         Ok(RedbStore {
@@ -190,6 +254,7 @@ impl RedbStore {
             shared,
             committer: Mutex::new(Some(handle)),
             rows_examined: AtomicU64::new(0),
+            replayed: 0,
         })
     }
 
@@ -208,7 +273,21 @@ impl RedbStore {
             commits: self.shared.commits.load(Ordering::Relaxed),
             committed_sets: self.shared.sets.load(Ordering::Relaxed),
             locate_rows_examined: self.rows_examined.load(Ordering::Relaxed),
+            replayed_records: self.replayed,
         }
+    }
+
+    /// When the committer takes a checkpoint (a durable redb commit after which the
+    /// write-ahead log starts again): once `bytes` of log are written, or `interval` after
+    /// the first record since the last one. Defaults: [`wal::CHECKPOINT_BYTES`],
+    /// [`wal::CHECKPOINT_INTERVAL`]. Small values make crash tests cross many checkpoints.
+    pub fn set_checkpoint_policy(&self, bytes: u64, interval: std::time::Duration) {
+        self.shared.checkpoint_bytes.store(bytes, Ordering::Relaxed);
+        self.shared.checkpoint_interval_ms.store(
+            u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.shared.wake.notify_all();
     }
 
     /// Runs `job` inside a committer transaction (durable when this returns).

@@ -12,7 +12,7 @@ use crate::store::memory::vendor_value_bytes;
 use crate::store::{Filter, StoreError};
 
 /// The schema this build writes. Opening a file with a higher version is refused.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// `meta`: schema version, next creation sequence, store key rotation progress.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -22,14 +22,22 @@ pub const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects"
 pub const SEQUENCE: TableDefinition<u64, &str> = TableDefinition::new("sequence");
 /// `store_keys`: store key version → `WrappedStoreKey` layout 1.
 pub const STORE_KEYS: TableDefinition<u32, &[u8]> = TableDefinition::new("store_keys");
+/// `index`: every secondary index entry, `index id (u8) ‖ value fields ‖ creation sequence
+/// (u64 BE)` → `()`. One table rather than one per index: a create then dirties one B-tree
+/// instead of a dozen, so a commit writes (and fsyncs) a few pages instead of twenty.
+pub const INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("index");
+/// `audit`: audit record sequence → audit record (`crate::audit`, `docs/audit.md`).
+pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
 pub const META_SCHEMA_VERSION: &str = "schema_version";
 pub const META_NEXT_SEQ: &str = "next_sequence";
 pub const META_ROTATION: &str = "store_key_rotation";
+/// The last write-ahead log record whose effects this database state contains (u64 BE).
+pub const META_WAL_LSN: &str = "wal_lsn";
 
-/// One secondary index per filter kind, plus the owner index. Each index table maps
-/// `value fields ‖ creation sequence (u64 BE)` to `()`, so a lookup is a range scan over
-/// the value prefix that yields creation sequences.
+/// One secondary index per filter kind, plus the owner index, all in the [`INDEX`] table
+/// under their [`Index::id`] byte. An entry's key is `id ‖ value fields ‖ creation sequence
+/// (u64 BE)`, so a lookup is a range scan over `id ‖ value` that yields creation sequences.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Index {
     Name,
@@ -46,46 +54,35 @@ pub enum Index {
     Owner,
 }
 
-pub const INDEXES: [Index; 12] = [
-    Index::Name,
-    Index::ObjectType,
-    Index::State,
-    Index::CryptographicAlgorithm,
-    Index::CryptographicLength,
-    Index::ObjectGroup,
-    Index::Link,
-    Index::AsiNamespace,
-    Index::AsiNamespaceData,
-    Index::Vendor,
-    Index::Date,
-    Index::Owner,
-];
-
 impl Index {
-    pub fn table(self) -> TableDefinition<'static, &'static [u8], ()> {
-        TableDefinition::new(match self {
-            Index::Name => "idx_name",
-            Index::ObjectType => "idx_object_type",
-            Index::State => "idx_state",
-            Index::CryptographicAlgorithm => "idx_cryptographic_algorithm",
-            Index::CryptographicLength => "idx_cryptographic_length",
-            Index::ObjectGroup => "idx_object_group",
-            Index::Link => "idx_link",
-            Index::AsiNamespace => "idx_asi_namespace",
-            Index::AsiNamespaceData => "idx_asi_namespace_data",
-            Index::Vendor => "idx_vendor",
-            Index::Date => "idx_date",
-            Index::Owner => "idx_owner",
-        })
+    /// The entry keys' first byte (see `docs/storage.md`).
+    pub fn id(self) -> u8 {
+        match self {
+            Index::Name => 1,
+            Index::ObjectType => 2,
+            Index::State => 3,
+            Index::CryptographicAlgorithm => 4,
+            Index::CryptographicLength => 5,
+            Index::ObjectGroup => 6,
+            Index::Link => 7,
+            Index::AsiNamespace => 8,
+            Index::AsiNamespaceData => 9,
+            Index::Vendor => 10,
+            Index::Date => 11,
+            Index::Owner => 12,
+        }
     }
 
-    /// Position in [`INDEXES`].
-    pub fn slot(self) -> usize {
-        self as usize
+    /// A key prefix of this index: its id byte, then the value fields.
+    fn prefix(self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(32);
+        v.push(self.id());
+        v
     }
 }
 
-/// An index entry without its sequence suffix.
+/// An index entry without its sequence suffix: the index, and the key prefix (id byte
+/// included).
 pub type IndexPrefix = (Index, Vec<u8>);
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -195,13 +192,21 @@ pub fn index_entries(object_type: u32, owner: &str, attributes: &[Attribute]) ->
         };
         out.push((index, v));
     }
+    let mut out: Vec<IndexPrefix> = out
+        .into_iter()
+        .map(|(index, value)| {
+            let mut key = index.prefix();
+            key.extend_from_slice(&value);
+            (index, key)
+        })
+        .collect();
     out.sort();
     out.dedup();
     out
 }
 
-/// How a filter is looked up: a key range `[lo, hi]` (both full keys, sequence included) in
-/// one index, and whether membership of a given sequence can be checked with a point lookup
+/// How a filter is looked up: a key range `[lo, hi]` (both full keys, id byte and sequence
+/// included) in one index, and whether membership of a given sequence can be checked with a point lookup
 /// of `point_prefix ‖ seq` (true for every equality filter, false for date ranges).
 pub struct Probe {
     pub index: Index,
@@ -212,7 +217,10 @@ pub struct Probe {
     pub empty: bool,
 }
 
-fn equality(index: Index, prefix: Vec<u8>) -> Probe {
+/// A probe for `value` in `index`.
+fn equality(index: Index, value: Vec<u8>) -> Probe {
+    let mut prefix = index.prefix();
+    prefix.extend_from_slice(&value);
     Probe {
         index,
         lo: with_seq(&prefix, 0),
@@ -274,6 +282,7 @@ pub fn probe(filter: &Filter) -> Probe {
             equality(Index::Vendor, v)
         }
         Filter::DateRange { tag, from, to } => {
+            let mut v = Index::Date.prefix();
             v.extend_from_slice(&tag.0.to_be_bytes());
             let mut lo = v.clone();
             lo.extend_from_slice(&time_key(*from));
