@@ -235,12 +235,16 @@ pub fn run_init(args: &ServeArgs, hsm: bool, out: &mut dyn Write) -> Result<(), 
         if config.master_key.provider != crate::config::Provider::Pkcs11 {
             return Err("--hsm needs master_key.provider = \"pkcs11\" in the configuration".into());
         }
-        let key =
-            crate::crypto::Pkcs11MasterKey::init(config.pkcs11()?).map_err(|e| e.to_string())?;
+        let pkcs11 = config.pkcs11()?;
+        // `init` creates version 1; name the token object as the token lists it.
+        let label = pkcs11.versioned_label(1);
+        let module = pkcs11.module.clone();
+        let key = crate::crypto::Pkcs11MasterKey::init(pkcs11).map_err(|e| e.to_string())?;
         writeln!(
             out,
-            "created the master key in {}",
-            crate::crypto::MasterKeyProvider::describe(&key)
+            "created master key '{label}' (AES-256, sensitive, not extractable) in token '{}' via {}",
+            key.token_label(),
+            module.display()
         )
         .map_err(|e| e.to_string())?;
     }

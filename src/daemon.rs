@@ -201,31 +201,31 @@ pub fn serve(config: Config) -> Result<(), String> {
         let admin_listener = server::admin::bind(&admin_path)
             .map_err(|e| format!("{}: {e}", admin_path.display()))?;
         let admin_task = tokio::spawn(server::admin::serve(admin_listener, prepared.admin));
+        // Before the "listening" line: a SIGTERM sent as soon as it appears must stop the
+        // server gracefully, not kill it with the default action.
+        let shutdown = shutdown_signal();
         print!("{}", connection_help(addr, &prepared.client));
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        server::run(
-            listener,
-            prepared.settings,
-            prepared.handler,
-            shutdown_signal(),
-        )
-        .await;
+        server::run(listener, prepared.settings, prepared.handler, shutdown).await;
         admin_task.abort();
         let _ = std::fs::remove_file(&admin_path);
         Ok(())
     })
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
+/// Installs the SIGTERM and SIGINT handlers now, when called (a future's body would install
+/// them only when first polled, leaving the default action, death, until then); the future
+/// completes on the first of them.
+#[cfg(unix)]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let handlers = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
             tracing::error!("cannot install signal handlers; stop with SIGKILL");
             return std::future::pending().await;
         };
@@ -234,8 +234,12 @@ async fn shutdown_signal() {
             _ = int.recv() => tracing::info!("SIGINT: finishing in-flight requests"),
         }
     }
-    #[cfg(not(unix))]
-    {
+}
+
+/// Completes on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    async {
         let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -159,7 +159,7 @@ pub enum CryptoError {
 
     /// `init` found master keys already present.
     #[error(
-        "token '{token}' already holds master key '{label}': refusing to create another (use rotation)"
+        "token '{token}' already holds master key '{label}': refusing to create another; `kmipd serve` and `kmipd init` (without --hsm) use the existing key, `kmipd master-key rotate` adds a new version"
     )]
     Pkcs11KeyExists {
         /// The existing key label.

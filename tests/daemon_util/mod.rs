@@ -21,12 +21,19 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(data_dir: &Path, log: PathBuf) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kmipd"))
-            .arg("serve")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kmipd"));
+        cmd.arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info");
+        Daemon::spawn(cmd, log)
+    }
+
+    /// Starts `cmd` (a `kmipd serve` with its arguments and environment; it should listen on
+    /// port 0) and waits until it reports its address. Its standard error goes to `log`.
+    pub fn spawn(mut cmd: Command, log: PathBuf) -> Daemon {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
