@@ -59,6 +59,10 @@ pub enum Command {
     /// Store key administration.
     #[command(subcommand)]
     StoreKey(RotateCommand),
+    /// The audit log: verify its hash chain, show its records (through the running server
+    /// when there is one).
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Load generator: N mTLS connections to any KMIP server running an operation mix; prints
     /// ops/s and p50/p99/p999 latency per operation.
     Bench(crate::loadgen::BenchArgs),
@@ -101,6 +105,100 @@ impl ServeArgs {
 pub enum RotateCommand {
     /// Create a new version and move everything under it (online when the server runs).
     Rotate(ServeArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check that the audit log is whole: numbering without gaps, each record chained to the
+    /// one before, every hash right, the end at the stored head. Prints the head: keep it
+    /// off this host, and pass it back with --expect-head to also catch a log cut back or
+    /// rewritten since.
+    Verify {
+        #[command(flatten)]
+        args: ServeArgs,
+        /// A head printed by an earlier verify (`<next sequence>:<hash hex>`).
+        #[arg(long)]
+        expect_head: Option<String>,
+    },
+    /// Print audit records, one per line.
+    Show {
+        #[command(flatten)]
+        args: ServeArgs,
+        /// The first record to print.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// How many records to print at most.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs `kmipd audit verify` / `kmipd audit show`: through the running server's
+/// administration socket, or on the store directly when no server runs.
+pub fn run_audit(cmd: &AuditCommand, out: &mut dyn Write) -> Result<(), String> {
+    let (args, command) = match cmd {
+        AuditCommand::Verify { args, expect_head } => (
+            args,
+            match expect_head {
+                Some(h) => format!("audit-verify {h}"),
+                None => "audit-verify".to_string(),
+            },
+        ),
+        AuditCommand::Show {
+            args,
+            from,
+            limit,
+            json,
+        } => (
+            args,
+            format!(
+                "audit-show {from} {limit} {}",
+                if *json { "json" } else { "text" }
+            ),
+        ),
+    };
+    let config = args.config()?;
+    let mut lines: Vec<String> = Vec::new();
+    let message = match crate::server::admin::request_with_lines(
+        &config.data_dir,
+        &command,
+        |_, _| {},
+        |line| lines.push(line.to_string()),
+    )? {
+        Some(message) => message,
+        None => {
+            let path = crate::daemon::store_path(&config.data_dir);
+            if !path.is_file() {
+                return Err(format!("{} does not exist", path.display()));
+            }
+            let db = crate::store::redb::open_database(&path).map_err(|e| e.to_string())?;
+            match cmd {
+                AuditCommand::Verify { expect_head, .. } => {
+                    let anchor = expect_head
+                        .as_deref()
+                        .map(str::parse::<crate::audit::ChainHead>)
+                        .transpose()
+                        .map_err(|e| e.to_string())?;
+                    crate::server::admin::audit_verify(&db, anchor)?
+                }
+                AuditCommand::Show {
+                    from, limit, json, ..
+                } => crate::server::admin::audit_show(&db, *from, *limit, *json, |line| {
+                    lines.push(line)
+                })?,
+            }
+        }
+    };
+    for line in lines {
+        writeln!(out, "{line}").map_err(|e| e.to_string())?;
+    }
+    if matches!(cmd, AuditCommand::Verify { .. }) {
+        writeln!(out, "{message}").map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 #[derive(Subcommand, Debug)]
@@ -289,8 +387,10 @@ pub fn run_restore(
     let report = crate::store::admin::restore(file, &config.data_dir).map_err(|e| e.to_string())?;
     writeln!(
         out,
-        "restored {} objects into {}; start kmipd with the same master key",
+        "restored {} objects and {} audit records (chain verified, head {}) into {}; start kmipd with the same master key",
         report.objects,
+        report.audit_records,
+        report.audit_head,
         report.db_path.display()
     )
     .map_err(|e| e.to_string())

@@ -27,6 +27,7 @@ fn main() -> ExitCode {
             kmipd::cli::run_rotate(true, args, &mut stdout)
         }
         Command::Ttlv(cmd) => kmipd::cli::run_ttlv(cmd, &mut stdout),
+        Command::Audit(cmd) => kmipd::cli::run_audit(cmd, &mut stdout),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

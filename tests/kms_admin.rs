@@ -1,6 +1,8 @@
 //! The operator's lifecycle of a data directory, with the real binary: keys registered over
 //! KMIP survive a restart (the redb store is durable), an online backup, online store key and
-//! master key rotations, and a restore into a fresh directory that serves the same key bytes.
+//! master key rotations, and a restore into a fresh directory that serves the same key bytes
+//! and holds the same audit log (same count, same head, chain verified); `kmipd audit verify`
+//! and `kmipd audit show` online and offline, with an anchored head.
 
 mod daemon_util;
 mod kms_util;
@@ -24,6 +26,40 @@ fn client(rt: &tokio::runtime::Runtime, daemon: &Daemon, data: &Path) -> Client 
         .block_on(server_util::connect(daemon.addr.parse().unwrap(), config))
         .expect("TLS connection to kmipd");
     Client { stream }
+}
+
+/// The number before `what` in `text` ("5 objects" → 5).
+fn count_before(text: &str, what: &str) -> u64 {
+    let at = text
+        .find(what)
+        .unwrap_or_else(|| panic!("{what:?} not in {text}"));
+    text[..at]
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count before {what:?} in {text}"))
+}
+
+/// The audit head printed after `head ` in `text`.
+fn head_in(text: &str) -> String {
+    let at = text
+        .find("head ")
+        .unwrap_or_else(|| panic!("no head in {text}"));
+    text[at + 5..]
+        .split(|c: char| c == ';' || c == ')' || c.is_whitespace())
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn kmipd_fails(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_kmipd"))
+        .args(args)
+        .output()
+        .expect("kmipd runs");
+    assert!(!out.status.success(), "kmipd {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn kmipd(args: &[&str]) -> String {
@@ -66,8 +102,43 @@ fn restart_backup_rotations_and_restore_keep_every_key() {
     // Online administration through the running server.
     let backup = tmp.path().join("kmipd.backup");
     let data_arg = data.to_str().unwrap();
+    // Every Register and Get so far is in the audit log, by the client's identity.
+    std::thread::sleep(std::time::Duration::from_millis(300)); // reads' records linger
+    let shown = kmipd(&["audit", "show", "--data-dir", data_arg, "--json"]);
+    for uid in &uids {
+        for op in ["Register", "Get"] {
+            assert!(
+                shown
+                    .lines()
+                    .any(|l| l.contains(&format!("\"operation\":\"{op}\""))
+                        && l.contains(uid.as_str())
+                        && l.contains("\"principal\":\"admin\"")),
+                "no {op} of {uid} in\n{shown}"
+            );
+        }
+    }
+    let verified = kmipd(&["audit", "verify", "--data-dir", data_arg]);
+    assert!(verified.contains("audit log intact"), "{verified}");
+    let anchor = head_in(&verified);
+
     let said = kmipd(&["backup", "--data-dir", data_arg, backup.to_str().unwrap()]);
     assert!(said.contains("5 objects"), "{said}");
+    let backup_audit = count_before(&said, "audit records");
+    let backup_head = head_in(&said);
+    assert!(backup_audit >= 10, "{said}"); // 5 Register + 5 Get at least
+    // The anchor taken before the backup is on the chain the backup holds.
+    let verified = kmipd(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        data_arg,
+        "--expect-head",
+        &anchor,
+    ]);
+    assert!(
+        verified.contains("passes through the anchored head"),
+        "{verified}"
+    );
     let said = kmipd(&["store-key", "rotate", "--data-dir", data_arg]);
     assert!(said.contains("store key v2: 5 objects re-sealed"), "{said}");
     let said = kmipd(&["master-key", "rotate", "--data-dir", data_arg]);
@@ -87,6 +158,33 @@ fn restart_backup_rotations_and_restore_keep_every_key() {
         backup.to_str().unwrap(),
     ]);
     assert!(said.contains("restored 5 objects"), "{said}");
+    // The audit log came along whole: same count, same head.
+    assert_eq!(count_before(&said, "audit records"), backup_audit, "{said}");
+    assert_eq!(head_in(&said), backup_head, "{said}");
+    let restored_arg = restored.to_str().unwrap();
+    let verified = kmipd(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        restored_arg,
+        "--expect-head",
+        &backup_head,
+    ]);
+    assert!(
+        verified.contains(&format!("{backup_audit} records")),
+        "{verified}"
+    );
+    // An anchor from the future (a head the restored log never reached) is refused.
+    let later = format!("{}:{}", backup_audit + 100, "ab".repeat(32));
+    let refused = kmipd_fails(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        restored_arg,
+        "--expect-head",
+        &later,
+    ]);
+    assert!(refused.contains("records were removed"), "{refused}");
     for entry in std::fs::read_dir(&data).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_str().unwrap().to_string();

@@ -239,3 +239,139 @@ fn database_file_is_private() {
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "{mode:o}");
 }
+
+fn event(op: &str, uid: &str) -> kmipd::audit::AuditEvent {
+    kmipd::audit::AuditEvent {
+        time: 1_700_000_000,
+        principal: "alice".into(),
+        operation: op.into(),
+        unique_identifiers: vec![uid.into()],
+        result_status: "Success".into(),
+        result_reason: None,
+    }
+}
+
+fn operations(store: &RedbStore) -> Vec<(String, String)> {
+    store
+        .audit_records(1, usize::MAX)
+        .expect("audit records")
+        .iter()
+        .map(|(seq, bytes)| {
+            let e = kmipd::audit::AuditRecord::from_bytes(*seq, bytes)
+                .expect("record")
+                .event;
+            (e.operation, e.unique_identifiers.join(","))
+        })
+        .collect()
+}
+
+#[test]
+fn audit_records_commit_with_writes_and_reads_follow_shortly() {
+    let s = fresh();
+    let (store, _, _) = open(s.dir.path());
+    store
+        .commit_audited(
+            WriteSet {
+                writes: vec![Write::Put {
+                    object: secret("a1", "alice", key_bytes(1)),
+                    expect: Expect::Absent,
+                }],
+            },
+            vec![event("Register", "a1")],
+        )
+        .expect("commit");
+    // Written with the change: there as soon as commit returns.
+    assert_eq!(operations(&store), vec![("Register".into(), "a1".into())]);
+
+    // A conflicting set appends nothing.
+    let err = store
+        .commit_audited(
+            WriteSet {
+                writes: vec![Write::Put {
+                    object: secret("a1", "alice", key_bytes(2)),
+                    expect: Expect::Absent,
+                }],
+            },
+            vec![event("Register", "a1")],
+        )
+        .expect_err("conflict");
+    assert!(matches!(err, StoreError::Conflict));
+
+    // A read's record waits for a write to carry it, or for the linger time.
+    store.record(vec![event("Get", "a1")]).expect("record");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while operations(&store).len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "read record never committed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Records still pending when the store closes are committed before it does.
+    store.record(vec![event("Get", "a1")]).expect("record");
+    store.record(vec![event("Locate", "a1")]).expect("record");
+    drop(store);
+    let (store, _, _) = open(s.dir.path());
+    assert_eq!(
+        operations(&store),
+        vec![
+            ("Register".into(), "a1".into()),
+            ("Get".into(), "a1".into()),
+            ("Get".into(), "a1".into()),
+            ("Locate".into(), "a1".into()),
+        ]
+    );
+    let report = kmipd::store::verify_audit(&store).expect("chain verifies");
+    assert_eq!(report.records, 4);
+    assert_eq!(report.head, store.audit_head().expect("head"));
+}
+
+#[test]
+fn a_tampered_audit_log_fails_verification() {
+    let s = fresh();
+    let (store, _, _) = open(s.dir.path());
+    for i in 0..5 {
+        store
+            .commit_audited(
+                WriteSet {
+                    writes: vec![Write::Put {
+                        object: secret(&format!("t{i}"), "alice", key_bytes(i)),
+                        expect: Expect::Absent,
+                    }],
+                },
+                vec![event("Register", &format!("t{i}"))],
+            )
+            .expect("commit");
+    }
+    kmipd::store::verify_audit(&store).expect("intact");
+    drop(store);
+
+    // Someone with the file rewrites record 3 to hide which object it named.
+    let path = admin::db_path(&s.dir.path().join("data"));
+    {
+        let db = kmipd::store::redb::open_database(&path).expect("open db");
+        let mut record = {
+            let bytes = kmipd::store::redb::audit_records_in(&db, 3, 1).expect("read")[0]
+                .1
+                .clone();
+            kmipd::audit::AuditRecord::from_bytes(3, &bytes).expect("record")
+        };
+        record.event.unique_identifiers = vec!["someone-else".into()];
+        let txn = db.begin_write().expect("write");
+        {
+            let mut t = txn
+                .open_table(kmipd::store::redb::schema::AUDIT)
+                .expect("table");
+            t.insert(3u64, record.to_bytes().as_slice())
+                .expect("insert");
+        }
+        txn.commit().expect("commit");
+    }
+    let (store, _, _) = open(s.dir.path());
+    let err = kmipd::store::verify_audit(&store).expect_err("tampering is found");
+    assert!(err.to_string().contains('3'), "{err}");
+    // A backup refuses to copy a broken chain.
+    let err = admin::backup(&store, &s.dir.path().join("b.redb")).expect_err("backup refused");
+    assert!(err.to_string().contains("audit"), "{err}");
+    assert!(!s.dir.path().join("b.redb.partial").exists());
+}

@@ -353,6 +353,17 @@ fn crash_object(uid: &str, rev_hint: u32) -> ManagedObject {
     o
 }
 
+fn audit_event(operation: &str, uid: &str) -> kmipd::audit::AuditEvent {
+    kmipd::audit::AuditEvent {
+        time: 1_700_000_000,
+        principal: "alice".into(),
+        operation: operation.into(),
+        unique_identifiers: vec![uid.into()],
+        result_status: "Success".into(),
+        result_reason: None,
+    }
+}
+
 /// The child role: four writer threads creating and updating objects forever, each
 /// acknowledged write printed as `ack <uid> <revision>`.
 #[test]
@@ -394,7 +405,26 @@ fn crash_child() {
                     } else {
                         None
                     };
-                    store.commit(WriteSet { writes }).expect("commit");
+                    // Each write set carries its audit records, committed with it.
+                    let audit = writes
+                        .iter()
+                        .map(|w| match w {
+                            Write::Put { object, expect } => audit_event(
+                                if *expect == Expect::Absent {
+                                    "Register"
+                                } else {
+                                    "Modify Attribute"
+                                },
+                                &object.unique_identifier,
+                            ),
+                            Write::Delete {
+                                unique_identifier, ..
+                            } => audit_event("Destroy", unique_identifier),
+                        })
+                        .collect();
+                    store
+                        .commit_audited(WriteSet { writes }, audit)
+                        .expect("commit");
                     let mut out = out.lock().expect("stdout");
                     let _ = writeln!(out, "ack {uid} 1");
                     if let Some(r) = prev_rev {
@@ -494,6 +524,29 @@ fn acknowledged_writes_survive_sigkill() {
             );
         }
         let all = store.locate(&Query::default()).expect("locate all");
+        // The audit chain is whole, and no object exists without the record of its creation
+        // (they were committed together).
+        let audit = kmipd::store::verify_audit(&store)
+            .unwrap_or_else(|e| panic!("round {round}: audit chain: {e}"));
+        let audited: std::collections::HashSet<String> = store
+            .audit_records(1, usize::MAX)
+            .expect("audit records")
+            .iter()
+            .map(|(seq, bytes)| {
+                kmipd::audit::AuditRecord::from_bytes(*seq, bytes)
+                    .expect("audit record")
+                    .event
+            })
+            .filter(|e| e.operation == "Register")
+            .flat_map(|e| e.unique_identifiers)
+            .collect();
+        for uid in &all.unique_identifiers {
+            assert!(
+                audited.contains(uid),
+                "round {round}: {uid} exists without its audit record"
+            );
+        }
+        assert!(audit.records >= all.total as u64);
         assert_eq!(all.total as u64, store.count().expect("count"));
         for uid in &all.unique_identifiers {
             let o = store.get(uid).expect("whole object").expect("present");

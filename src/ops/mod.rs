@@ -18,6 +18,7 @@
 //! Must not import sockets or TLS.
 
 mod attributes;
+mod audit;
 mod lifecycle;
 mod locate;
 mod objects;
@@ -184,14 +185,19 @@ impl Kms {
     }
 
     /// Answers one request message. Never panics on any input; always returns a response.
+    /// Every answer is audited: with the batch's writes when it has any (same commit),
+    /// otherwise through [`ObjectStore::record`]. If the audit log cannot take the records,
+    /// the items fail rather than answer unaudited.
     pub fn handle(&self, principal: &Principal, request: &[u8], now: i64) -> Vec<u8> {
         let item = match ttlv::decode_with(request, self.config.limits) {
             Ok(item) => item,
             Err(e) => {
+                let reason = decode_result_reason(&e);
+                self.audit_unread(principal, now, reason);
                 return message_error(
                     ProtocolVersion::new(KmipVersion::V1_0),
                     now,
-                    decode_result_reason(&e),
+                    reason,
                     &e.to_string(),
                 );
             }
@@ -199,6 +205,7 @@ impl Kms {
         let raw_version = match peek_protocol_version(&item) {
             Ok(v) => v,
             Err(e) => {
+                self.audit_unread(principal, now, ResultReason::InvalidMessage);
                 return message_error(
                     ProtocolVersion::new(KmipVersion::V1_0),
                     now,
@@ -208,6 +215,7 @@ impl Kms {
             }
         };
         let Some(version) = spoken_version(&raw_version) else {
+            self.audit_unread(principal, now, ResultReason::InvalidMessage);
             return message_error(
                 raw_version,
                 now,
@@ -219,6 +227,7 @@ impl Kms {
         let (header, items) = match read_request(&item, &cx, self.config.max_batch_items) {
             Ok(parts) => parts,
             Err(e) => {
+                self.audit_unread(principal, now, e.reason);
                 return message_error(ProtocolVersion::new(version), now, e.reason, &e.message);
             }
         };
@@ -228,41 +237,62 @@ impl Kms {
             let mut txn = Txn::new(self.store.as_ref());
             let outcomes = self.run_batch(principal, &header, &items, &mut txn, now, cx);
             let mut response = build_response(&header, version, now, outcomes);
-            let mut bytes = response.to_bytes(&cx);
+            let bytes = response.to_bytes(&cx);
             if let Some(max) = header.maximum_response_size {
                 if bytes.len() > max.max(0) as usize {
                     // Nothing is written: the client would not learn what was done.
-                    for item in &mut response.batch_item {
-                        *item = failure(
-                            item.operation,
-                            item.unique_batch_item_id.clone(),
-                            ResultReason::ResponseTooLarge,
-                            "the response exceeds the Maximum Response Size",
-                        );
-                    }
+                    fail_all(
+                        &mut response,
+                        ResultReason::ResponseTooLarge,
+                        "the response exceeds the Maximum Response Size",
+                        |_| true,
+                    );
+                    self.audit_failure(principal, now, &items, &response);
                     return response.to_bytes(&cx);
                 }
             }
-            match txn.commit() {
+            match txn.commit(audit::events(principal, now, &items, &response)) {
                 Ok(()) => return bytes,
                 Err(StoreError::Conflict) if attempt < MAX_RETRIES => continue,
                 Err(e) => {
                     tracing::error!(error = %e, "commit failed");
                     let err = OpError::from(e);
-                    for item in &mut response.batch_item {
-                        if item.result_status == ResultStatus::Success {
-                            *item = failure(
-                                item.operation,
-                                item.unique_batch_item_id.clone(),
-                                reason_for_version(err.reason, version),
-                                &err.message,
-                            );
-                        }
-                    }
-                    bytes = response.to_bytes(&cx);
-                    return bytes;
+                    fail_all(
+                        &mut response,
+                        reason_for_version(err.reason, version),
+                        &err.message,
+                        |item| item.result_status == ResultStatus::Success,
+                    );
+                    self.audit_failure(principal, now, &items, &response);
+                    return response.to_bytes(&cx);
                 }
             }
+        }
+    }
+
+    /// Audits an answer that failed after its batch ran (nothing of it was written).
+    fn audit_failure(
+        &self,
+        principal: &Principal,
+        now: i64,
+        items: &[ItemResult],
+        response: &ResponseMessage,
+    ) {
+        if let Err(e) = self
+            .store
+            .record(audit::events(principal, now, items, response))
+        {
+            tracing::error!(error = %e, "audit records of a failed request were lost");
+        }
+    }
+
+    /// Audits a message that could not be read far enough to know its operations.
+    fn audit_unread(&self, principal: &Principal, now: i64, reason: ResultReason) {
+        if let Err(e) = self
+            .store
+            .record(vec![audit::unread(principal, now, reason)])
+        {
+            tracing::error!(error = %e, "audit record of an unreadable request was lost");
         }
     }
 
@@ -447,6 +477,25 @@ fn read_request(
         ));
     }
     Ok((header, items))
+}
+
+/// Turns the items `which` selects into failures with `reason`.
+fn fail_all(
+    response: &mut ResponseMessage,
+    reason: ResultReason,
+    message: &str,
+    which: impl Fn(&ResponseBatchItem) -> bool,
+) {
+    for item in &mut response.batch_item {
+        if which(item) {
+            *item = failure(
+                item.operation,
+                item.unique_batch_item_id.clone(),
+                reason,
+                message,
+            );
+        }
+    }
 }
 
 fn failure(

@@ -834,3 +834,139 @@ fn locate_leaves_destroyed_objects_out_unless_asked() {
         vec![old, new]
     );
 }
+
+/// The audit records of `store`, decoded, after checking the chain.
+fn audit_log(store: &MemoryStore) -> Vec<crate::audit::AuditEvent> {
+    let report = crate::store::verify_audit(store).expect("the chain verifies");
+    let records = crate::store::ObjectStore::audit_records(store, 1, usize::MAX).unwrap();
+    assert_eq!(records.len() as u64, report.records);
+    records
+        .iter()
+        .map(|(seq, bytes)| {
+            crate::audit::AuditRecord::from_bytes(*seq, bytes)
+                .unwrap()
+                .event
+        })
+        .collect()
+}
+
+#[test]
+fn every_answer_is_audited_with_who_what_which_and_how() {
+    let store = Arc::new(MemoryStore::new());
+    let kms = Kms::new(store.clone());
+    let r = one(
+        &kms,
+        KmipVersion::V1_2,
+        Operation::Create,
+        create_payload(KmipVersion::V1_2, 256, "audited"),
+    );
+    let uid = created_uid(&r);
+    one(&kms, KmipVersion::V1_2, Operation::Get, get_req(&uid, None));
+    // Bob is refused: the refusal is recorded, with the object he asked for.
+    send(
+        &kms,
+        &Principal::new("bob"),
+        header(KmipVersion::V1_2, 1),
+        vec![item(Operation::Get, get_req(&uid, None))],
+    );
+    // An unreadable message is recorded too.
+    kms.handle(&alice(), &[0x42, 0x00, 0x78, 0x01, 0, 0, 0, 9], NOW);
+
+    let log = audit_log(&store);
+    /// principal, operation, identifiers, status, reason
+    type Seen<'a> = (&'a str, &'a str, Vec<&'a str>, &'a str, Option<&'a str>);
+    let seen: Vec<Seen<'_>> = log
+        .iter()
+        .map(|e| {
+            (
+                e.principal.as_str(),
+                e.operation.as_str(),
+                e.unique_identifiers.iter().map(String::as_str).collect(),
+                e.result_status.as_str(),
+                e.result_reason.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("alice", "Create", vec![uid.as_str()], "Success", None),
+            ("alice", "Get", vec![uid.as_str()], "Success", None),
+            (
+                "bob",
+                "Get",
+                vec![uid.as_str()],
+                "Operation Failed",
+                Some("Permission Denied")
+            ),
+            (
+                "alice",
+                super::audit::UNREADABLE,
+                vec![],
+                "Operation Failed",
+                Some("Invalid Message")
+            ),
+        ]
+    );
+    assert!(log.iter().all(|e| e.time == NOW));
+}
+
+#[test]
+fn audit_records_the_answer_the_client_got() {
+    // Undo: the Create ran, then was undone; the log says so, and the store is empty.
+    let store = Arc::new(MemoryStore::new());
+    let kms = Kms::new(store.clone());
+    let mut h = header(KmipVersion::V2_1, 2);
+    h.batch_error_continuation_option = Some(BatchErrorContinuationOption::Undo);
+    send(
+        &kms,
+        &alice(),
+        h,
+        vec![
+            item(
+                Operation::Create,
+                create_payload(KmipVersion::V2_1, 128, "a"),
+            ),
+            item(
+                Operation::Destroy,
+                RequestPayload::Destroy(uid_req(Some("missing"))),
+            ),
+        ],
+    );
+    let log = audit_log(&store);
+    assert_eq!(log.len(), 2);
+    assert_eq!(
+        (log[0].operation.as_str(), log[0].result_status.as_str()),
+        ("Create", "Operation Undone")
+    );
+    assert_eq!(
+        (
+            log[1].operation.as_str(),
+            log[1].unique_identifiers.clone(),
+            log[1].result_reason.as_deref()
+        ),
+        (
+            "Destroy",
+            vec!["missing".to_string()],
+            Some("Item Not Found")
+        )
+    );
+
+    // Response Too Large: nothing written, the refusal recorded.
+    let store = Arc::new(MemoryStore::new());
+    let kms = Kms::new(store.clone());
+    let mut h = header(KmipVersion::V1_2, 1);
+    h.maximum_response_size = Some(64);
+    send(
+        &kms,
+        &alice(),
+        h,
+        vec![item(
+            Operation::Create,
+            create_payload(KmipVersion::V1_2, 128, "a"),
+        )],
+    );
+    let log = audit_log(&store);
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].result_reason.as_deref(), Some("Response Too Large"));
+}

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use crate::audit::AuditEvent;
 use crate::store::{Expect, ManagedObject, ObjectStore, StoreError, Write, WriteSet};
 
 pub struct Txn<'s> {
@@ -87,8 +88,9 @@ impl<'s> Txn<'s> {
         }
     }
 
-    /// Commits the batch's changes durably, all or nothing.
-    pub fn commit(self) -> Result<(), StoreError> {
+    /// Commits the batch's changes durably, all or nothing, with their audit records; a
+    /// batch that changed nothing only hands its records to the store.
+    pub fn commit(self, audit: Vec<AuditEvent>) -> Result<(), StoreError> {
         let mut writes = Vec::new();
         for (uid, state) in self.current {
             let expect = self.base.get(&uid).copied().unwrap_or(Expect::Absent);
@@ -102,8 +104,10 @@ impl<'s> Txn<'s> {
             }
         }
         if writes.is_empty() {
-            return Ok(());
+            return self.store.record(audit);
         }
-        self.store.commit(WriteSet { writes }).map(|_| ())
+        self.store
+            .commit_audited(WriteSet { writes }, audit)
+            .map(|_| ())
     }
 }

@@ -44,8 +44,9 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::StoreError;
 use super::redb::schema::{self, Record};
-use super::redb::{DB_FILE, RedbStore, open_database, storage};
+use super::redb::{DB_FILE, RedbStore, open_database, storage, verify_audit_in};
 use super::sealer::{KeyringSealer, read_store_keys, write_store_keys};
+use crate::audit::ChainHead;
 use crate::crypto::{Keyring, MasterKeyProvider};
 
 /// Objects re-sealed per transaction during store key rotation.
@@ -96,6 +97,10 @@ pub struct BackupReport {
     pub file: PathBuf,
     pub objects: u64,
     pub store_keys: u64,
+    /// Audit records copied (the chain is verified in the copy).
+    pub audit_records: u64,
+    /// The head of the copied audit chain.
+    pub audit_head: ChainHead,
 }
 
 /// A consistent snapshot of a running store: one read transaction copied into a fresh redb
@@ -161,7 +166,7 @@ fn snapshot(db: &Database, out: &Path) -> Result<BackupReport, StoreError> {
         fs::remove_file(&partial).map_err(|e| io("removing", &partial, e))?;
     }
     let src = db.begin_read().map_err(storage)?;
-    let (objects, store_keys) = {
+    let copied = (|| {
         let dst = Database::create(&partial).map_err(storage)?;
         copy_table!(src, dst, schema::META, _m, |k, v| k.value(), v.value());
         let objects = copy_table!(
@@ -182,12 +187,22 @@ fn snapshot(db: &Database, out: &Path) -> Result<BackupReport, StoreError> {
             v.value()
         );
         copy_table!(src, dst, schema::INDEX, _i, |k, _v| k.value(), ());
+        copy_table!(src, dst, schema::AUDIT, _a, |k, v| k.value(), v.value());
         // One durable commit makes everything above durable.
         let mut txn = dst.begin_write().map_err(storage)?;
         txn.set_durability(redb::Durability::Immediate)
             .map_err(|e| StoreError::Storage(e.to_string()))?;
         txn.commit().map_err(storage)?;
-        (objects, keys)
+        // The copy's audit chain must be whole: a backup of a tampered log is no backup.
+        let audit = verify_audit_in(&dst)?;
+        Ok::<_, StoreError>((objects, keys, audit))
+    })();
+    let (objects, store_keys, audit) = match copied {
+        Ok(parts) => parts,
+        Err(e) => {
+            drop(fs::remove_file(&partial));
+            return Err(e);
+        }
     };
     fs::rename(&partial, out).map_err(|e| io("renaming", &partial, e))?;
     sync_parent(out)?;
@@ -195,6 +210,8 @@ fn snapshot(db: &Database, out: &Path) -> Result<BackupReport, StoreError> {
         file: out.to_path_buf(),
         objects,
         store_keys,
+        audit_records: audit.records,
+        audit_head: audit.head,
     })
 }
 
@@ -203,6 +220,9 @@ pub struct RestoreReport {
     pub db_path: PathBuf,
     pub objects: u64,
     pub store_keys: u64,
+    /// Audit records restored (the chain is verified before the restore is accepted).
+    pub audit_records: u64,
+    pub audit_head: ChainHead,
 }
 
 /// Restores a backup file into an empty (or absent) data directory.
@@ -249,13 +269,17 @@ pub fn restore(backup: &Path, data_dir: &Path) -> Result<RestoreReport, StoreErr
             .map_err(storage)?
             .len()
             .map_err(storage)?;
-        Ok::<_, StoreError>((objects, keys))
+        drop(txn);
+        let audit = verify_audit_in(&db)?;
+        Ok::<_, StoreError>((objects, keys, audit))
     })();
     match checked {
-        Ok((objects, store_keys)) => Ok(RestoreReport {
+        Ok((objects, store_keys, audit)) => Ok(RestoreReport {
             db_path: path,
             objects,
             store_keys,
+            audit_records: audit.records,
+            audit_head: audit.head,
         }),
         Err(e) => {
             // Leave the directory as it was: empty.

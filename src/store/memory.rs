@@ -18,6 +18,19 @@ struct Inner {
     /// By creation sequence, for a stable Locate order.
     objects: BTreeMap<String, (u64, ManagedObject)>,
     next_seq: u64,
+    /// The audit log, committed at once (there is no disk to wait for).
+    audit: Vec<(u64, Vec<u8>)>,
+    audit_head: Option<ChainHead>,
+}
+
+impl Inner {
+    fn append_audit(&mut self, events: &[AuditEvent]) {
+        let mut head = self.audit_head.unwrap_or(ChainHead::GENESIS);
+        for e in events {
+            self.audit.push(head.append(e));
+        }
+        self.audit_head = Some(head);
+    }
 }
 
 impl MemoryStore {
@@ -138,7 +151,41 @@ impl ObjectStore for MemoryStore {
         })
     }
 
-    fn commit(&self, set: WriteSet) -> Result<Vec<u64>, StoreError> {
+    fn record(&self, events: Vec<AuditEvent>) -> Result<(), StoreError> {
+        self.inner
+            .write()
+            .map_err(|_| StoreError::Storage("lock poisoned".into()))?
+            .append_audit(&events);
+        Ok(())
+    }
+
+    fn audit_records(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let inner = self
+            .inner
+            .read()
+            .map_err(|_| StoreError::Storage("lock poisoned".into()))?;
+        Ok(inner
+            .audit
+            .iter()
+            .filter(|(seq, _)| *seq >= from)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn audit_head(&self) -> Result<ChainHead, StoreError> {
+        let inner = self
+            .inner
+            .read()
+            .map_err(|_| StoreError::Storage("lock poisoned".into()))?;
+        Ok(inner.audit_head.unwrap_or(ChainHead::GENESIS))
+    }
+
+    fn commit_audited(
+        &self,
+        set: WriteSet,
+        audit: Vec<AuditEvent>,
+    ) -> Result<Vec<u64>, StoreError> {
         let mut inner = self
             .inner
             .write()
@@ -179,6 +226,7 @@ impl ObjectStore for MemoryStore {
                 }
             }
         }
+        inner.append_audit(&audit);
         Ok(revisions)
     }
 

@@ -9,7 +9,9 @@
 //!   gets [`StoreError::Conflict`] and may retry;
 //! - key material never reaches the disk in clear: it is sealed by a [`MaterialSealer`] with
 //!   the object's Unique Identifier as authenticated data;
-//! - readers never wait for writers.
+//! - readers never wait for writers;
+//! - the audit log ([`crate::audit`]) is kept beside the objects: the records of a write set
+//!   are committed with it, those of reads shortly after.
 //!
 //! Locate is served by secondary indexes (Name, Object Type, Cryptographic Algorithm and
 //! Length, State, Object Group, Link, Application Specific Information, vendor attributes,
@@ -19,6 +21,8 @@
 //! nothing of the wire protocol beyond them: no messages, no sockets, no TLS.
 
 use zeroize::Zeroizing;
+
+use crate::audit::{AuditEvent, ChainHead};
 
 use crate::kmip::attributes::{Attribute, Name};
 use crate::kmip::objects::Object;
@@ -178,14 +182,76 @@ pub trait MaterialSealer: Send + Sync {
     ) -> Result<Zeroizing<Vec<u8>>, StoreError>;
 }
 
-/// Where managed objects live.
+/// Where managed objects live, and the audit log of what was done to them.
 pub trait ObjectStore: Send + Sync {
     /// The object, or `None`.
     fn get(&self, unique_identifier: &str) -> Result<Option<ManagedObject>, StoreError>;
     /// Identifiers matching a query, in a stable order (creation order), paged.
     fn locate(&self, query: &Query) -> Result<Located, StoreError>;
-    /// Applies a write set atomically and durably; returns the new revision of each Put.
-    fn commit(&self, writes: WriteSet) -> Result<Vec<u64>, StoreError>;
+    /// Applies a write set atomically and durably, and appends `audit` to the audit log in
+    /// the same commit (so a change is never durable without its record, nor the record
+    /// without the change); returns the new revision of each Put. A write set that fails
+    /// (`Conflict` included) appends nothing.
+    fn commit_audited(
+        &self,
+        writes: WriteSet,
+        audit: Vec<AuditEvent>,
+    ) -> Result<Vec<u64>, StoreError>;
+    /// [`ObjectStore::commit_audited`] without audit events (tools, tests).
+    fn commit(&self, writes: WriteSet) -> Result<Vec<u64>, StoreError> {
+        self.commit_audited(writes, Vec::new())
+    }
+    /// Appends events of operations that changed nothing (reads, failures) to the audit log
+    /// without waiting: they are committed with the next write, or within
+    /// [`AUDIT_LINGER`] when there is none.
+    fn record(&self, events: Vec<AuditEvent>) -> Result<(), StoreError>;
+    /// Committed audit records with sequence `from` onwards, at most `limit`, in order, as
+    /// stored (see [`crate::audit`]).
+    fn audit_records(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+    /// The end of the committed audit chain.
+    fn audit_head(&self) -> Result<ChainHead, StoreError>;
     /// How many objects there are.
     fn count(&self) -> Result<u64, StoreError>;
+}
+
+/// How long events given to [`ObjectStore::record`] may wait for a write to carry them
+/// before the store commits them on their own. Batching them keeps reads from costing an
+/// fsync each; the price is that a crash may lose the records of reads answered in the
+/// last moments before it (never those of writes, which commit with their change).
+pub const AUDIT_LINGER: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Verifies the whole committed audit chain of `store` against its stored head, reading it
+/// in pages (memory stays bounded however long the log); returns what was walked.
+pub fn verify_audit(store: &dyn ObjectStore) -> Result<crate::audit::VerifyReport, StoreError> {
+    use crate::audit::AuditError;
+    const PAGE: usize = 10_000;
+    let head = store.audit_head()?;
+    let mut from = 1u64;
+    let mut page: std::vec::IntoIter<(u64, Vec<u8>)> = Vec::new().into_iter();
+    let mut done = false;
+    let records = std::iter::from_fn(move || {
+        loop {
+            if let Some(r) = page.next() {
+                return Some(Ok(r));
+            }
+            if done {
+                return None;
+            }
+            match store.audit_records(from, PAGE) {
+                Ok(next) => {
+                    done = next.len() < PAGE;
+                    if let Some((last, _)) = next.last() {
+                        from = last + 1;
+                    }
+                    page = next.into_iter();
+                }
+                Err(e) => {
+                    done = true;
+                    return Some(Err(AuditError::Read(e.to_string())));
+                }
+            }
+        }
+    });
+    crate::audit::verify(records, Some(head))
+        .map_err(|e| StoreError::Corrupt(format!("audit log: {e}")))
 }

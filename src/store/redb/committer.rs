@@ -32,10 +32,11 @@ use redb::{Database, ReadableTable, Table, WriteTransaction};
 use super::schema::{self, IndexPrefix, Record};
 use super::storage;
 use super::wal::{self, Mutation, RowTables, TableId, Wal};
+use crate::audit::{AuditEvent, ChainHead};
 use crate::kmip::KmipVersion;
 use crate::kmip::attributes::Attributes;
 use crate::kmip::codec::{Cx, Ttlv};
-use crate::store::{Expect, StoreError};
+use crate::store::{AUDIT_LINGER, Expect, StoreError};
 
 /// A Put, prepared on the writer's thread.
 pub struct PreparedPut {
@@ -59,16 +60,26 @@ pub enum PreparedWrite {
 pub type AdminJob = Box<dyn Fn(&WriteTransaction) -> Result<u64, StoreError> + Send + 'static>;
 
 pub enum Job {
-    Set(Vec<PreparedWrite>, SyncSender<Result<Vec<u64>, StoreError>>),
+    /// A write set and the audit events committed with it.
+    Set(
+        Vec<PreparedWrite>,
+        Vec<AuditEvent>,
+        SyncSender<Result<Vec<u64>, StoreError>>,
+    ),
     Admin(AdminJob, SyncSender<Result<u64, StoreError>>),
+    /// Audit events nobody waits for (reads, failures).
+    Audit(Vec<AuditEvent>),
 }
 
 impl Job {
     fn fail(self, e: StoreError) {
         // A waiter that gave up is not an error of ours.
         match self {
-            Job::Set(_, reply) => drop(reply.send(Err(e))),
+            Job::Set(_, _, reply) => drop(reply.send(Err(e))),
             Job::Admin(_, reply) => drop(reply.send(Err(e))),
+            Job::Audit(events) => {
+                tracing::error!(error = %e, lost = events.len(), "audit records could not be committed");
+            }
         }
     }
 }
@@ -76,6 +87,9 @@ impl Job {
 #[derive(Default)]
 pub struct Queue {
     pub jobs: VecDeque<Job>,
+    /// Audit events waiting for a write to carry them, and since when.
+    pub pending_audit: Vec<AuditEvent>,
+    pub pending_since: Option<Instant>,
     pub shutdown: bool,
     /// The committer thread has ended (shut down or panicked): nothing will run new jobs.
     pub stopped: bool,
@@ -122,7 +136,32 @@ impl Shared {
         self.wake.notify_one();
         Ok(())
     }
+
+    /// Queues audit events to be committed with the next batch, or after
+    /// [`AUDIT_LINGER`] at the latest; does not wait.
+    pub fn record(&self, events: Vec<AuditEvent>) -> Result<(), StoreError> {
+        let mut q = self
+            .queue
+            .lock()
+            .map_err(|_| StoreError::Storage("commit queue poisoned".into()))?;
+        if q.shutdown || q.stopped {
+            return Err(StoreError::Storage("the store is closed".into()));
+        }
+        q.pending_audit.extend(events);
+        // The committer learns of a new linger period once; within it, events just pile up.
+        let first = q.pending_since.is_none();
+        q.pending_since.get_or_insert_with(Instant::now);
+        let many = q.pending_audit.len() >= MAX_PENDING_AUDIT;
+        drop(q);
+        if first || many {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
 }
+
+/// Pending audit events beyond which the committer is woken at once.
+const MAX_PENDING_AUDIT: usize = 8192;
 
 /// Marks the committer stopped and fails whatever is still queued, however the thread
 /// ends (a panic in redb included), so no writer waits forever.
@@ -134,6 +173,10 @@ impl Drop for StopGuard {
         q.stopped = true;
         for job in q.jobs.drain(..) {
             job.fail(StoreError::Storage("the committer stopped".into()));
+        }
+        if !q.pending_audit.is_empty() {
+            let events = std::mem::take(&mut q.pending_audit);
+            Job::Audit(events).fail(StoreError::Storage("the committer stopped".into()));
         }
     }
 }
@@ -152,34 +195,50 @@ pub fn run(db: Arc<Database>, shared: Arc<Shared>, mut wal: Wal) {
                 Ok(q) => q,
                 Err(_) => return,
             };
-            while q.jobs.is_empty() && !q.shutdown {
-                match dirty_since {
-                    Some(t) => {
-                        let due = interval().saturating_sub(t.elapsed());
-                        if due.is_zero() {
-                            break;
-                        }
-                        q = match shared.wake.wait_timeout(q, due) {
-                            Ok((q, _)) => q,
-                            Err(_) => return,
-                        };
-                    }
-                    None => {
-                        q = match shared.wake.wait(q) {
-                            Ok(q) => q,
-                            Err(_) => return,
-                        };
-                    }
+            loop {
+                let audit_due = !q.pending_audit.is_empty()
+                    && (q.shutdown || q.pending_since.is_some_and(|t| t.elapsed() >= AUDIT_LINGER));
+                if !q.jobs.is_empty() || audit_due {
+                    break;
                 }
-            }
-            if q.jobs.is_empty() && q.shutdown {
-                drop(q);
-                if dirty_since.is_some() {
-                    checkpoint(&db, &mut wal);
+                if q.shutdown {
+                    drop(q);
+                    if dirty_since.is_some() {
+                        checkpoint(&db, &mut wal);
+                    }
+                    return;
                 }
-                return;
+                let mut timeout: Option<Duration> = None;
+                if let Some(t) = dirty_since {
+                    let due = interval().saturating_sub(t.elapsed());
+                    if due.is_zero() {
+                        break; // no jobs: only the checkpoint below
+                    }
+                    timeout = Some(due);
+                }
+                if let Some(t) = q.pending_since {
+                    let due = AUDIT_LINGER.saturating_sub(t.elapsed());
+                    timeout = Some(timeout.map_or(due, |d| d.min(due)));
+                }
+                q = match timeout {
+                    Some(d) => match shared.wake.wait_timeout(q, d) {
+                        Ok((q, _)) => q,
+                        Err(_) => return,
+                    },
+                    None => match shared.wake.wait(q) {
+                        Ok(q) => q,
+                        Err(_) => return,
+                    },
+                };
             }
-            q.jobs.drain(..).collect()
+            let mut jobs = Vec::with_capacity(q.jobs.len() + 1);
+            if !q.pending_audit.is_empty() {
+                // Events recorded before these jobs were queued come first in the chain.
+                jobs.push(Job::Audit(std::mem::take(&mut q.pending_audit)));
+            }
+            q.pending_since = None;
+            jobs.extend(q.jobs.drain(..));
+            jobs
         };
         if !jobs.is_empty() {
             match batch(&db, &shared, &mut wal, jobs) {
@@ -240,6 +299,7 @@ struct Stop;
 enum Outcome {
     Set(Result<Vec<u64>, StoreError>),
     Admin(Result<u64, StoreError>),
+    Audit,
 }
 
 fn batch(db: &Database, shared: &Shared, wal: &mut Wal, jobs: Vec<Job>) -> Result<Durable, Stop> {
@@ -271,7 +331,7 @@ fn batch(db: &Database, shared: &Shared, wal: &mut Wal, jobs: Vec<Job>) -> Resul
         let mut tables: Option<Tables<'_>> = None;
         for (i, job) in jobs.iter().enumerate() {
             let outcome = match job {
-                Job::Set(writes, _) => {
+                Job::Set(writes, audit, _) => {
                     if tables.is_none() {
                         match Tables::open(&txn) {
                             Ok(t) => tables = Some(t),
@@ -282,9 +342,28 @@ fn batch(db: &Database, shared: &Shared, wal: &mut Wal, jobs: Vec<Job>) -> Resul
                         }
                     }
                     let Some(t) = tables.as_mut() else { break };
-                    match apply_set(t, writes) {
+                    match apply_set(t, writes, audit) {
                         Ok(r) => Outcome::Set(Ok(r)),
                         Err(StoreError::Conflict) => Outcome::Set(Err(StoreError::Conflict)),
+                        Err(e) => {
+                            failed = Some((i, e));
+                            break;
+                        }
+                    }
+                }
+                Job::Audit(events) => {
+                    if tables.is_none() {
+                        match Tables::open(&txn) {
+                            Ok(t) => tables = Some(t),
+                            Err(e) => {
+                                failed = Some((i, e));
+                                break;
+                            }
+                        }
+                    }
+                    let Some(t) = tables.as_mut() else { break };
+                    match t.append_audit(events) {
+                        Ok(()) => Outcome::Audit,
                         Err(e) => {
                             failed = Some((i, e));
                             break;
@@ -412,7 +491,8 @@ fn batch(db: &Database, shared: &Shared, wal: &mut Wal, jobs: Vec<Job>) -> Resul
     }
     for (job, outcome) in jobs.into_iter().zip(outcomes) {
         match (job, outcome) {
-            (Job::Set(_, reply), Outcome::Set(r)) => {
+            (Job::Audit(_), Outcome::Audit) => {}
+            (Job::Set(_, _, reply), Outcome::Set(r)) => {
                 if r.is_ok() {
                     shared.sets.fetch_add(1, Ordering::Relaxed);
                 }
@@ -459,6 +539,8 @@ struct Tables<'t> {
     log: Vec<Mutation>,
     next_seq: u64,
     start_seq: u64,
+    audit_head: ChainHead,
+    start_audit_head: ChainHead,
 }
 
 impl<'t> Tables<'t> {
@@ -468,12 +550,32 @@ impl<'t> Tables<'t> {
             Some(v) => schema::u64_from(v.value(), "next sequence")?,
             None => 1,
         };
+        let audit_head = match rows.meta.get(schema::META_AUDIT_HEAD).map_err(storage)? {
+            Some(v) => ChainHead::from_bytes(v.value())
+                .map_err(|e| StoreError::Corrupt(format!("audit head: {e}")))?,
+            None => ChainHead::GENESIS,
+        };
         Ok(Tables {
             rows,
             log: Vec::new(),
             next_seq,
             start_seq: next_seq,
+            audit_head,
+            start_audit_head: audit_head,
         })
+    }
+
+    /// Appends audit records to the chain.
+    fn append_audit(&mut self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        for event in events {
+            let (seq, bytes) = self.audit_head.append(event);
+            self.apply(Mutation::Insert {
+                table: TableId::Audit,
+                key: seq.to_be_bytes().to_vec(),
+                value: bytes,
+            })?;
+        }
+        Ok(())
     }
 
     fn apply(&mut self, m: Mutation) -> Result<(), StoreError> {
@@ -491,6 +593,13 @@ impl<'t> Tables<'t> {
 
     /// Writes back the sequence counter; returns the row changes made.
     fn close(mut self) -> Result<Vec<Mutation>, StoreError> {
+        if self.audit_head != self.start_audit_head {
+            self.apply(Mutation::Insert {
+                table: TableId::Meta,
+                key: schema::META_AUDIT_HEAD.as_bytes().to_vec(),
+                value: self.audit_head.to_bytes().to_vec(),
+            })?;
+        }
         if self.next_seq != self.start_seq {
             self.apply(Mutation::Insert {
                 table: TableId::Meta,
@@ -504,7 +613,11 @@ impl<'t> Tables<'t> {
 
 /// Checks then applies one write set. `Conflict` leaves the tables untouched; any other
 /// error may leave them half-applied, and the caller aborts the transaction.
-fn apply_set(t: &mut Tables<'_>, writes: &[PreparedWrite]) -> Result<Vec<u64>, StoreError> {
+fn apply_set(
+    t: &mut Tables<'_>,
+    writes: &[PreparedWrite],
+    audit: &[AuditEvent],
+) -> Result<Vec<u64>, StoreError> {
     // Checks first, against the state before this set (as MemoryStore does).
     for w in writes {
         let (uid, expect) = match w {
@@ -583,5 +696,6 @@ fn apply_set(t: &mut Tables<'_>, writes: &[PreparedWrite]) -> Result<Vec<u64>, S
             }
         }
     }
+    t.append_audit(audit)?;
     Ok(revisions)
 }

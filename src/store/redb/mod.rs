@@ -37,6 +37,7 @@ use self::schema::Record;
 use super::{
     Located, ManagedObject, MaterialSealer, ObjectStore, Query, StoreError, Write, WriteSet,
 };
+use crate::audit::{AuditEvent, ChainHead};
 use crate::crypto::MasterKeyProvider;
 use crate::kmip::codec::{Cx, Ttlv};
 use crate::kmip::objects::Object;
@@ -167,6 +168,53 @@ fn durable_lsn(db: &Database) -> Result<u64, StoreError> {
         Some(v) => schema::u64_from(v.value(), "wal lsn"),
         None => Ok(0),
     }
+}
+
+/// The end of the committed audit chain held in `db`.
+pub fn audit_head_in(db: &Database) -> Result<ChainHead, StoreError> {
+    let txn = db.begin_read().map_err(storage)?;
+    let meta = txn.open_table(schema::META).map_err(storage)?;
+    match redb::ReadableTable::get(&meta, schema::META_AUDIT_HEAD).map_err(storage)? {
+        Some(v) => ChainHead::from_bytes(v.value())
+            .map_err(|e| StoreError::Corrupt(format!("audit head: {e}"))),
+        None => Ok(ChainHead::GENESIS),
+    }
+}
+
+/// Audit records of `db` with sequence `from` onwards, at most `limit`, as stored.
+pub fn audit_records_in(
+    db: &Database,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    let txn = db.begin_read().map_err(storage)?;
+    let audit = txn.open_table(schema::AUDIT).map_err(storage)?;
+    let mut out = Vec::new();
+    for entry in redb::ReadableTable::range(&audit, from..)
+        .map_err(storage)?
+        .take(limit)
+    {
+        let (k, v) = entry.map_err(storage)?;
+        out.push((k.value(), v.value().to_vec()));
+    }
+    Ok(out)
+}
+
+/// Verifies the audit chain held in `db` against its stored head, streaming the records.
+pub fn verify_audit_in(db: &Database) -> Result<crate::audit::VerifyReport, StoreError> {
+    use crate::audit::AuditError;
+    let head = audit_head_in(db)?;
+    let txn = db.begin_read().map_err(storage)?;
+    let audit = txn.open_table(schema::AUDIT).map_err(storage)?;
+    let records = redb::ReadableTable::iter(&audit)
+        .map_err(storage)?
+        .map(|entry| {
+            entry
+                .map(|(k, v)| (k.value(), v.value().to_vec()))
+                .map_err(|e| AuditError::Read(e.to_string()))
+        });
+    crate::audit::verify(records, Some(head))
+        .map_err(|e| StoreError::Corrupt(format!("audit log: {e}")))
 }
 
 /// Counters for tests and metrics.
@@ -402,16 +450,35 @@ impl ObjectStore for RedbStore {
         Ok(located)
     }
 
-    fn commit(&self, writes: WriteSet) -> Result<Vec<u64>, StoreError> {
+    fn commit_audited(
+        &self,
+        writes: WriteSet,
+        audit: Vec<AuditEvent>,
+    ) -> Result<Vec<u64>, StoreError> {
         let prepared = writes
             .writes
             .into_iter()
             .map(|w| self.prepare(w))
             .collect::<Result<Vec<_>, _>>()?;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.shared.submit(Job::Set(prepared, tx))?;
+        self.shared.submit(Job::Set(prepared, audit, tx))?;
         rx.recv()
             .map_err(|_| StoreError::Storage("the committer stopped".into()))?
+    }
+
+    fn record(&self, events: Vec<AuditEvent>) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.shared.record(events)
+    }
+
+    fn audit_records(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        audit_records_in(&self.db, from, limit)
+    }
+
+    fn audit_head(&self) -> Result<ChainHead, StoreError> {
+        audit_head_in(&self.db)
     }
 
     fn count(&self) -> Result<u64, StoreError> {

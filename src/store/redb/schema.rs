@@ -32,6 +32,9 @@ pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 pub const META_SCHEMA_VERSION: &str = "schema_version";
 pub const META_NEXT_SEQ: &str = "next_sequence";
 pub const META_ROTATION: &str = "store_key_rotation";
+/// The end of the audit chain (`ChainHead::to_bytes`: u64 BE next sequence ‖ 32-byte hash of
+/// the last record); absent before the first record.
+pub const META_AUDIT_HEAD: &str = "audit_head";
 /// The last write-ahead log record whose effects this database state contains (u64 BE).
 pub const META_WAL_LSN: &str = "wal_lsn";
 
