@@ -375,11 +375,16 @@ async fn each_operation_in_each_version() {
             RequestPayload::Destroy(uid(Some(&key_uid))),
         )
         .await;
+        // 2.x has Object Destroyed; 1.x answers with Item Not Found.
         c.fails(
             v,
             Operation::Get,
             get(&key_uid, None),
-            ResultReason::ItemNotFound,
+            if v >= KmipVersion::V2_0 {
+                ResultReason::ObjectDestroyed
+            } else {
+                ResultReason::ItemNotFound
+            },
         )
         .await;
         assert_eq!(c.state(v, &key_uid).await, State::Destroyed);

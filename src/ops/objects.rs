@@ -361,8 +361,9 @@ pub fn register(
 }
 
 /// 2.1 §6.1.19 Get: the object in the requested Key Format Type (Raw or Transparent Symmetric
-/// Key for symmetric keys). A destroyed object has no key material left, and its Get answers
-/// Item Not Found (the reason every version has; 2.x's Object Destroyed would be finer).
+/// Key for symmetric keys). A destroyed object has no key material left: its Get answers
+/// Object Destroyed (2.x), which `reason_for_version` turns into Item Not Found for 1.x,
+/// where that reason does not exist.
 pub fn get(request: &GetRequest, ctx: &mut OpCtx<'_, '_>) -> Result<GetResponse, OpError> {
     let uid = ctx.uid(&request.unique_identifier)?;
     let managed = ctx.object(&uid, Operation::Get)?;
@@ -380,7 +381,7 @@ pub fn get(request: &GetRequest, ctx: &mut OpCtx<'_, '_>) -> Result<GetResponse,
     }
     let object = managed.object.ok_or_else(|| {
         OpError::new(
-            ResultReason::ItemNotFound,
+            ResultReason::ObjectDestroyed,
             format!("object {uid} has been destroyed"),
         )
     })?;

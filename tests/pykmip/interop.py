@@ -250,11 +250,16 @@ class Run:
         def destroy():
             uid = state["registered"]
             c.destroy(uid)
-            reason = expect_failure((enums.ResultReason.ITEM_NOT_FOUND,), c.get, uid)
+            # 2.0 has Object Destroyed; 1.x, which lacks it, gets Item Not Found.
+            if self.args.version.startswith("2"):
+                destroyed = (enums.ResultReason.OBJECT_DESTROYED,)
+            else:
+                destroyed = (enums.ResultReason.ITEM_NOT_FOUND,)
+            reason = expect_failure(destroyed, c.get, uid)
             gone = c.locate(attributes=[name_attribute(self.name("registered-key"))])
             fresh = state["created"]
             c.destroy(fresh)  # a Pre-Active key is destroyed at once
-            expect_failure((enums.ResultReason.ITEM_NOT_FOUND,), c.get, fresh)
+            expect_failure(destroyed, c.get, fresh)
             return "get after destroy fails with {}; locate after destroy: {}".format(
                 reason.name, gone)
 
