@@ -307,3 +307,34 @@ fn token_kwp_matches_aes_kw() {
     let expected = kwp.wrap_key(&key, &mut buf).expect("aes-kw wrap");
     assert_eq!(from_token, expected);
 }
+
+#[test]
+fn two_keys_with_one_label_are_refused_not_guessed() {
+    let label = unique_label("dup");
+    let p = Pkcs11MasterKey::init(config(&label)).expect("init");
+    // A second key under the same label, as two `init --hsm` racing would leave.
+    let twin = format!("{label}-v1");
+    p.with_session(|s| {
+        s.generate_key(
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::AES),
+                Attribute::ValueLen(32.into()),
+                Attribute::Label(twin.clone().into_bytes()),
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Extractable(false),
+            ],
+        )
+        .map_err(|e| panic!("C_GenerateKey: {e}"))
+    })
+    .expect("session");
+    let err = Pkcs11MasterKey::open(config(&label)).expect_err("ambiguous");
+    assert!(
+        matches!(err, CryptoError::Pkcs11KeyDuplicate { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(&twin), "{err}");
+}

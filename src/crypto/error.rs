@@ -168,6 +168,18 @@ pub enum CryptoError {
         token: String,
     },
 
+    /// Two master key objects carry the same label: which one wraps the store keys is
+    /// ambiguous, so the provider refuses to choose.
+    #[error(
+        "token '{token}' holds more than one AES key labelled '{label}': keep the one that wraps the store keys (the older one) and remove the other, then start again"
+    )]
+    Pkcs11KeyDuplicate {
+        /// The duplicated key label.
+        label: String,
+        /// The token label.
+        token: String,
+    },
+
     /// Any other PKCS#11 failure.
     #[error("PKCS#11 {operation} on token '{token}' failed: {detail}")]
     Pkcs11 {

@@ -355,23 +355,33 @@ impl Pkcs11MasterKey {
             Attribute::KeyType(KeyType::AES),
             Attribute::Token(true),
         ];
-        let found = self
+        let (found, duplicate) = self
             .session_do(|s| {
                 let mut out = BTreeMap::new();
+                let mut duplicate = None;
                 for handle in s.find_objects(&template)? {
                     let attrs = s.get_attributes(handle, &[AttributeType::Label])?;
                     for attr in attrs {
                         if let Attribute::Label(bytes) = attr
                             && let Ok(label) = std::str::from_utf8(&bytes)
                             && let Some(v) = self.config.parse_label(label)
+                            && out.insert(v, handle).is_some()
                         {
-                            out.insert(v, handle);
+                            duplicate = Some(v);
                         }
                     }
                 }
-                Ok(out)
+                Ok((out, duplicate))
             })?
             .map_err(|e| self.ck_err("searching for master keys", &e))?;
+        // Two `init --hsm` racing, or a key copied in by hand: refuse to guess which key
+        // wraps the store keys.
+        if let Some(v) = duplicate {
+            return Err(CryptoError::Pkcs11KeyDuplicate {
+                label: self.config.versioned_label(v),
+                token: self.token_label.clone(),
+            });
+        }
         Ok(found)
     }
 
