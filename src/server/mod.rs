@@ -13,8 +13,9 @@
 //!   has held it against [`Limits::max_message_size`];
 //! - every wait on a client is bounded: the handshake by [`Limits::handshake_timeout`],
 //!   reads and writes by [`Limits::idle_timeout`];
-//! - request handling is synchronous and runs on tokio's blocking pool, never on the async
-//!   worker threads;
+//! - request handling is synchronous and never holds an async worker: on the multi-threaded
+//!   runtime the connection's thread first hands its worker core to another thread
+//!   (`block_in_place`), elsewhere the handler runs on the blocking pool;
 //! - logs carry the peer address and principal, never message contents.
 //!
 //! This module may import anything; only it (and `main.rs`) touch sockets and the clock.
@@ -43,8 +44,8 @@ pub use tls::{IdentitySource, Principal, TlsError, TlsSettings};
 
 /// Answers one request message. Called once per complete frame, in order per connection.
 ///
-/// Synchronous on purpose: storage and HSM calls block. The server runs it on the blocking
-/// pool; the returned bytes are written back as they are (they should be one TTLV message).
+/// Synchronous on purpose: storage and HSM calls block. The server runs it where it holds up
+/// no async worker (see the module invariants); the returned bytes are written back as they are (they should be one TTLV message).
 pub trait Handler: Send + Sync + 'static {
     /// `request` is exactly one framed TTLV Structure (header included).
     fn handle(&self, principal: &Principal, request: &[u8]) -> Vec<u8>;
@@ -113,7 +114,7 @@ impl Settings {
 /// ends at its next quiet point: an idle one at once, one whose request is in the handler
 /// (or still arriving) after that request's response is written. Further pipelined requests
 /// are not read. After [`Limits::shutdown_grace`] the remaining connections are dropped
-/// (a handler already running on the blocking pool finishes, but its answer is discarded).
+/// (a handler already running finishes first, and its answer is discarded).
 /// Returns when every connection task has ended.
 pub async fn run(
     listener: TcpListener,
