@@ -14,6 +14,9 @@
 //!
 //! Writes of a batch are collected in a [`Txn`] and committed as one write set; a write set
 //! that lost a race with another client is run again from the start.
+//! [`Kms::handle_staged`] stops where the write set is queued for the commit and hands back
+//! a [`CommitWait`], so a server can await the fsync without a thread blocked on it, then
+//! call [`Kms::finish`].
 //!
 //! Must not import sockets or TLS.
 
@@ -32,7 +35,7 @@ use crate::kmip::messages::*;
 use crate::kmip::result::{decode_result_reason, reason_for_version};
 use crate::kmip::*;
 use crate::policy::{Policy, Principal};
-use crate::store::{ObjectStore, StoreError};
+use crate::store::{CommitWait, ObjectStore, StoreError};
 use crate::ttlv::{self, DecodeLimits, Item, Tag};
 
 pub use txn::Txn;
@@ -167,6 +170,33 @@ impl OpCtx<'_, '_> {
     }
 }
 
+/// Where [`Kms::handle_staged`] left a request.
+pub enum Staged {
+    /// The response, ready to send.
+    Done(Vec<u8>),
+    /// The batch's writes are queued for the durable commit: await `wait`, then call
+    /// [`Kms::finish`] (off the async threads) with the batch and the result.
+    Commit(Box<PendingCommit>),
+}
+
+/// A batch waiting for its commit.
+pub struct PendingCommit {
+    pub wait: CommitWait,
+    pub batch: Batch,
+}
+
+/// A request, read, with what it needs to be run again or answered.
+pub struct Batch {
+    principal: Principal,
+    header: RequestHeader,
+    items: Vec<ItemResult>,
+    version: KmipVersion,
+    now: i64,
+    attempt: usize,
+    /// The response (typed and encoded) of the last run, while its commit is pending.
+    response: Option<(ResponseMessage, Vec<u8>)>,
+}
+
 /// One batch item's outcome.
 struct Outcome {
     operation: Option<Operation>,
@@ -188,86 +218,155 @@ impl Kms {
     /// Every answer is audited: with the batch's writes when it has any (same commit),
     /// otherwise through [`ObjectStore::record`]. If the audit log cannot take the records,
     /// the items fail rather than answer unaudited.
+    ///
+    /// Blocks until the batch's writes are durable; [`Kms::handle_staged`] is the same
+    /// without holding the thread through the commit.
     pub fn handle(&self, principal: &Principal, request: &[u8], now: i64) -> Vec<u8> {
+        let mut staged = self.handle_staged(principal, request, now);
+        loop {
+            match staged {
+                Staged::Done(bytes) => return bytes,
+                Staged::Commit(pending) => {
+                    let result = pending.wait.blocking_recv().unwrap_or_else(|_| {
+                        Err(StoreError::Storage("the committer stopped".into()))
+                    });
+                    staged = self.finish(pending.batch, result);
+                }
+            }
+        }
+    }
+
+    /// [`Kms::handle`] in two steps: everything up to queueing the batch's writes for the
+    /// durable commit, then ([`Kms::finish`], once the commit's [`CommitWait`] resolves)
+    /// the answer. A server awaits the commit without holding a thread.
+    pub fn handle_staged(&self, principal: &Principal, request: &[u8], now: i64) -> Staged {
         let item = match ttlv::decode_with(request, self.config.limits) {
             Ok(item) => item,
             Err(e) => {
                 let reason = decode_result_reason(&e);
                 self.audit_unread(principal, now, reason);
-                return message_error(
+                return Staged::Done(message_error(
                     ProtocolVersion::new(KmipVersion::V1_0),
                     now,
                     reason,
                     &e.to_string(),
-                );
+                ));
             }
         };
         let raw_version = match peek_protocol_version(&item) {
             Ok(v) => v,
             Err(e) => {
                 self.audit_unread(principal, now, ResultReason::InvalidMessage);
-                return message_error(
+                return Staged::Done(message_error(
                     ProtocolVersion::new(KmipVersion::V1_0),
                     now,
                     ResultReason::InvalidMessage,
                     &e.to_string(),
-                );
+                ));
             }
         };
         let Some(version) = spoken_version(&raw_version) else {
             self.audit_unread(principal, now, ResultReason::InvalidMessage);
-            return message_error(
+            return Staged::Done(message_error(
                 raw_version,
                 now,
                 ResultReason::InvalidMessage,
                 "protocol version not supported",
-            );
+            ));
         };
         let cx = Cx::new(version);
         let (header, items) = match read_request(&item, &cx, self.config.max_batch_items) {
             Ok(parts) => parts,
             Err(e) => {
                 self.audit_unread(principal, now, e.reason);
-                return message_error(ProtocolVersion::new(version), now, e.reason, &e.message);
+                return Staged::Done(message_error(
+                    ProtocolVersion::new(version),
+                    now,
+                    e.reason,
+                    &e.message,
+                ));
             }
         };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut txn = Txn::new(self.store.as_ref());
-            let outcomes = self.run_batch(principal, &header, &items, &mut txn, now, cx);
-            let mut response = build_response(&header, version, now, outcomes);
-            let bytes = response.to_bytes(&cx);
-            if let Some(max) = header.maximum_response_size {
-                if bytes.len() > max.max(0) as usize {
-                    // Nothing is written: the client would not learn what was done.
-                    fail_all(
-                        &mut response,
-                        ResultReason::ResponseTooLarge,
-                        "the response exceeds the Maximum Response Size",
-                        |_| true,
-                    );
-                    self.audit_failure(principal, now, &items, &response);
-                    return response.to_bytes(&cx);
-                }
-            }
-            match txn.commit(audit::events(principal, now, &items, &response)) {
-                Ok(()) => return bytes,
-                Err(StoreError::Conflict) if attempt < MAX_RETRIES => continue,
-                Err(e) => {
-                    tracing::error!(error = %e, "commit failed");
-                    let err = OpError::from(e);
-                    fail_all(
-                        &mut response,
-                        reason_for_version(err.reason, version),
-                        &err.message,
-                        |item| item.result_status == ResultStatus::Success,
-                    );
-                    self.audit_failure(principal, now, &items, &response);
-                    return response.to_bytes(&cx);
-                }
+        self.run(Batch {
+            principal: principal.clone(),
+            header,
+            items,
+            version,
+            now,
+            attempt: 0,
+            response: None,
+        })
+    }
+
+    /// Runs (or runs again, after a lost write race) a batch, up to its commit.
+    fn run(&self, mut b: Batch) -> Staged {
+        let cx = Cx::new(b.version);
+        b.attempt += 1;
+        let mut txn = Txn::new(self.store.as_ref());
+        let outcomes = self.run_batch(&b.principal, &b.header, &b.items, &mut txn, b.now, cx);
+        let mut response = build_response(&b.header, b.version, b.now, outcomes);
+        let bytes = response.to_bytes(&cx);
+        if let Some(max) = b.header.maximum_response_size {
+            if bytes.len() > max.max(0) as usize {
+                // Nothing is written: the client would not learn what was done.
+                fail_all(
+                    &mut response,
+                    ResultReason::ResponseTooLarge,
+                    "the response exceeds the Maximum Response Size",
+                    |_| true,
+                );
+                self.audit_failure(&b.principal, b.now, &b.items, &response);
+                return Staged::Done(response.to_bytes(&cx));
             }
         }
+        let events = audit::events(&b.principal, b.now, &b.items, &response);
+        let result = match txn.into_write_set() {
+            None => self.store.record(events),
+            Some(writes) => match self.store.submit_audited(writes, events) {
+                Ok(wait) => {
+                    b.response = Some((response, bytes));
+                    return Staged::Commit(Box::new(PendingCommit { wait, batch: b }));
+                }
+                Err(e) => Err(e),
+            },
+        };
+        match result {
+            Ok(()) => Staged::Done(bytes),
+            Err(e) => Staged::Done(self.failed(&b, response, e)),
+        }
+    }
+
+    /// The answer once a batch's commit has resolved: its response, the batch run again
+    /// after a lost write race, or failures.
+    pub fn finish(&self, mut b: Batch, result: Result<Vec<u64>, StoreError>) -> Staged {
+        let Some((response, bytes)) = b.response.take() else {
+            return Staged::Done(message_error(
+                ProtocolVersion::new(b.version),
+                b.now,
+                ResultReason::GeneralFailure,
+                "internal error: no response to finish",
+            ));
+        };
+        match result {
+            Ok(_) => Staged::Done(bytes),
+            Err(StoreError::Conflict) if b.attempt < MAX_RETRIES => self.run(b),
+            Err(e) => Staged::Done(self.failed(&b, response, e)),
+        }
+    }
+
+    /// The response of a batch whose writes (or audit records) could not be committed: its
+    /// successful items become failures, which are audited.
+    fn failed(&self, b: &Batch, mut response: ResponseMessage, e: StoreError) -> Vec<u8> {
+        tracing::error!(error = %e, "commit failed");
+        let err = OpError::from(e);
+        fail_all(
+            &mut response,
+            reason_for_version(err.reason, b.version),
+            &err.message,
+            |item| item.result_status == ResultStatus::Success,
+        );
+        self.audit_failure(&b.principal, b.now, &b.items, &response);
+        response.to_bytes(&Cx::new(b.version))
     }
 
     /// Audits an answer that failed after its batch ran (nothing of it was written).

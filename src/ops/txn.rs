@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 
-use crate::audit::AuditEvent;
 use crate::store::{Expect, ManagedObject, ObjectStore, StoreError, Write, WriteSet};
 
 pub struct Txn<'s> {
@@ -88,9 +87,9 @@ impl<'s> Txn<'s> {
         }
     }
 
-    /// Commits the batch's changes durably, all or nothing, with their audit records; a
-    /// batch that changed nothing only hands its records to the store.
-    pub fn commit(self, audit: Vec<AuditEvent>) -> Result<(), StoreError> {
+    /// The batch's changes as one write set, each write expecting the revision first read;
+    /// `None` when the batch changed nothing.
+    pub fn into_write_set(self) -> Option<WriteSet> {
         let mut writes = Vec::new();
         for (uid, state) in self.current {
             let expect = self.base.get(&uid).copied().unwrap_or(Expect::Absent);
@@ -103,11 +102,6 @@ impl<'s> Txn<'s> {
                 None => {}
             }
         }
-        if writes.is_empty() {
-            return self.store.record(audit);
-        }
-        self.store
-            .commit_audited(WriteSet { writes }, audit)
-            .map(|_| ())
+        (!writes.is_empty()).then_some(WriteSet { writes })
     }
 }

@@ -22,7 +22,8 @@ use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, warn};
 
 use super::tls::{Principal, principal_from_cert};
-use super::{Handler, Metrics, Settings};
+use super::{Handler, Metrics, PendingCommit, Settings, Staged};
+use crate::store::StoreError;
 use crate::ttlv::frame::{self, Frame};
 
 /// Most bytes reserved for one read; a large message is received in several.
@@ -135,30 +136,56 @@ struct Session {
 }
 
 impl Session {
-    /// Runs the synchronous handler without holding up the async worker threads; `None` if
-    /// it panicked.
+    /// Runs `f` (handler work) without holding up the async worker threads; `None` if it
+    /// panicked.
     ///
-    /// On the multi-threaded runtime (the daemon's) this is [`block_in_place`]: before the
-    /// handler starts, this thread hands its worker core (run queue, I/O and timer duties)
-    /// to another thread, so every other task keeps running; the handler then runs here,
-    /// at once, and the response is written from this thread. Compared with
-    /// `spawn_blocking` this saves two cross-thread wake-ups on each request's path (to a
-    /// blocking thread and back to a worker); the only wake-up left, of the thread that
-    /// takes over the core, happens beside the request instead of in front of it. Other
-    /// runtimes (current-thread, as in tests) have no core to hand over: `spawn_blocking`.
+    /// On the multi-threaded runtime (the daemon's) this is [`block_in_place`]: before `f`
+    /// starts, this thread hands its worker core (run queue, I/O and timer duties) to
+    /// another thread, so every other task keeps running; `f` then runs here, at once.
+    /// Compared with `spawn_blocking` this saves two cross-thread wake-ups on each request's
+    /// path (to a blocking thread and back to a worker); the only wake-up left, of the
+    /// thread that takes over the core, happens beside the request instead of in front of
+    /// it. Other runtimes (current-thread, as in tests) have no core to hand over:
+    /// `spawn_blocking`.
     ///
     /// [`block_in_place`]: tokio::task::block_in_place
-    async fn call_handler(&self, request: Bytes) -> Option<Vec<u8>> {
+    async fn off_async<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Option<R> {
         if self.multi_thread {
-            let run =
-                || tokio::task::block_in_place(|| self.handler.handle(&self.principal, &request));
-            std::panic::catch_unwind(AssertUnwindSafe(run)).ok()
+            std::panic::catch_unwind(AssertUnwindSafe(|| tokio::task::block_in_place(f))).ok()
         } else {
-            let handler = self.handler.clone();
-            let who = self.principal.clone();
-            tokio::task::spawn_blocking(move || handler.handle(&who, &request))
-                .await
-                .ok()
+            tokio::task::spawn_blocking(f).await.ok()
+        }
+    }
+
+    /// The response to one request; `None` if the handler panicked. A request that writes
+    /// comes back from the handler with its write set queued for the durable commit: the
+    /// commit is awaited here, asynchronously, so no thread is held through the fsync.
+    async fn call_handler(&self, request: Bytes) -> Option<Vec<u8>> {
+        let (handler, who) = (self.handler.clone(), self.principal.clone());
+        let mut staged = self
+            .off_async(move || handler.handle_staged(&who, &request))
+            .await?;
+        loop {
+            match staged {
+                Staged::Done(bytes) => return Some(bytes),
+                Staged::Commit(pending) => {
+                    let PendingCommit { wait, batch } = *pending;
+                    let result = wait.await.unwrap_or_else(|_| {
+                        Err(StoreError::Storage("the committer stopped".into()))
+                    });
+                    staged = if result.is_ok() {
+                        // Hands back the response it holds: nothing blocks.
+                        self.handler.finish(batch, result)
+                    } else {
+                        let handler = self.handler.clone();
+                        self.off_async(move || handler.finish(batch, result))
+                            .await?
+                    };
+                }
+            }
         }
     }
 

@@ -15,7 +15,9 @@
 //!   reads and writes by [`Limits::idle_timeout`];
 //! - request handling is synchronous and never holds an async worker: on the multi-threaded
 //!   runtime the connection's thread first hands its worker core to another thread
-//!   (`block_in_place`), elsewhere the handler runs on the blocking pool;
+//!   (`block_in_place`), elsewhere the handler runs on the blocking pool; a request that
+//!   writes stops where its write set is queued for the durable commit, and the connection
+//!   awaits the commit asynchronously: no thread sits blocked through an fsync;
 //! - logs carry the peer address and principal, never message contents.
 //!
 //! This module may import anything; only it (and `main.rs`) touch sockets and the clock.
@@ -49,7 +51,28 @@ pub use tls::{IdentitySource, Principal, TlsError, TlsSettings};
 pub trait Handler: Send + Sync + 'static {
     /// `request` is exactly one framed TTLV Structure (header included).
     fn handle(&self, principal: &Principal, request: &[u8]) -> Vec<u8>;
+
+    /// [`Handler::handle`], but it may stop where the request waits for a durable commit:
+    /// the server then awaits the [`PendingCommit`]'s wait without holding a thread, and
+    /// calls [`Handler::finish`]. The default never stops.
+    fn handle_staged(&self, principal: &Principal, request: &[u8]) -> Staged {
+        Staged::Done(self.handle(principal, request))
+    }
+
+    /// The answer once a commit [`Handler::handle_staged`] waited for has resolved. With
+    /// `Ok` it returns the response it already holds, without blocking; otherwise it may run
+    /// the request again (a lost write race) and must be called off the async threads.
+    fn finish(
+        &self,
+        pending: crate::ops::Batch,
+        result: Result<Vec<u64>, crate::store::StoreError>,
+    ) -> Staged {
+        drop((pending, result));
+        Staged::Done(Vec::new())
+    }
 }
+
+pub use crate::ops::{PendingCommit, Staged};
 
 /// Bounds on what one client, or all of them together, can make the server hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -181,11 +181,28 @@ impl ObjectStore for MemoryStore {
         Ok(inner.audit_head.unwrap_or(ChainHead::GENESIS))
     }
 
-    fn commit_audited(
+    fn submit_audited(
         &self,
         set: WriteSet,
         audit: Vec<AuditEvent>,
-    ) -> Result<Vec<u64>, StoreError> {
+    ) -> Result<CommitWait, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // Nothing to wait for in memory: the answer is ready at once.
+        drop(tx.send(self.apply(set, audit)));
+        Ok(rx)
+    }
+
+    fn count(&self) -> Result<u64, StoreError> {
+        let inner = self
+            .inner
+            .read()
+            .map_err(|_| StoreError::Storage("lock poisoned".into()))?;
+        Ok(inner.objects.len() as u64)
+    }
+}
+
+impl MemoryStore {
+    fn apply(&self, set: WriteSet, audit: Vec<AuditEvent>) -> Result<Vec<u64>, StoreError> {
         let mut inner = self
             .inner
             .write()
@@ -228,13 +245,5 @@ impl ObjectStore for MemoryStore {
         }
         inner.append_audit(&audit);
         Ok(revisions)
-    }
-
-    fn count(&self) -> Result<u64, StoreError> {
-        let inner = self
-            .inner
-            .read()
-            .map_err(|_| StoreError::Storage("lock poisoned".into()))?;
-        Ok(inner.objects.len() as u64)
     }
 }

@@ -196,7 +196,19 @@ pub trait ObjectStore: Send + Sync {
         &self,
         writes: WriteSet,
         audit: Vec<AuditEvent>,
-    ) -> Result<Vec<u64>, StoreError>;
+    ) -> Result<Vec<u64>, StoreError> {
+        self.submit_audited(writes, audit)?
+            .blocking_recv()
+            .map_err(|_| StoreError::Storage("the committer stopped".into()))?
+    }
+    /// [`ObjectStore::commit_audited`] without waiting: the write set is queued, and the
+    /// returned [`CommitWait`] resolves once it is committed durably (or refused). A server
+    /// awaits it asynchronously, so no thread sits blocked through the fsync.
+    fn submit_audited(
+        &self,
+        writes: WriteSet,
+        audit: Vec<AuditEvent>,
+    ) -> Result<CommitWait, StoreError>;
     /// [`ObjectStore::commit_audited`] without audit events (tools, tests).
     fn commit(&self, writes: WriteSet) -> Result<Vec<u64>, StoreError> {
         self.commit_audited(writes, Vec::new())
@@ -213,6 +225,10 @@ pub trait ObjectStore: Send + Sync {
     /// How many objects there are.
     fn count(&self) -> Result<u64, StoreError>;
 }
+
+/// The answer to a submitted write set: the new revision of each Put, or why it was not
+/// applied. A future (`.await`), or `blocking_recv()` off the async threads.
+pub type CommitWait = tokio::sync::oneshot::Receiver<Result<Vec<u64>, StoreError>>;
 
 /// How long events given to [`ObjectStore::record`] may wait for a write to carry them
 /// before the store commits them on their own. Batching them keeps reads from costing an

@@ -64,7 +64,7 @@ pub enum Job {
     Set(
         Vec<PreparedWrite>,
         Vec<AuditEvent>,
-        SyncSender<Result<Vec<u64>, StoreError>>,
+        tokio::sync::oneshot::Sender<Result<Vec<u64>, StoreError>>,
     ),
     Admin(AdminJob, SyncSender<Result<u64, StoreError>>),
     /// Audit events nobody waits for (reads, failures).

@@ -35,7 +35,8 @@ use zeroize::Zeroizing;
 use self::committer::{AdminJob, Job, PreparedPut, PreparedWrite, Shared};
 use self::schema::Record;
 use super::{
-    Located, ManagedObject, MaterialSealer, ObjectStore, Query, StoreError, Write, WriteSet,
+    CommitWait, Located, ManagedObject, MaterialSealer, ObjectStore, Query, StoreError, Write,
+    WriteSet,
 };
 use crate::audit::{AuditEvent, ChainHead};
 use crate::crypto::MasterKeyProvider;
@@ -450,20 +451,19 @@ impl ObjectStore for RedbStore {
         Ok(located)
     }
 
-    fn commit_audited(
+    fn submit_audited(
         &self,
         writes: WriteSet,
         audit: Vec<AuditEvent>,
-    ) -> Result<Vec<u64>, StoreError> {
+    ) -> Result<CommitWait, StoreError> {
         let prepared = writes
             .writes
             .into_iter()
             .map(|w| self.prepare(w))
             .collect::<Result<Vec<_>, _>>()?;
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let (tx, rx) = tokio::sync::oneshot::channel();
         self.shared.submit(Job::Set(prepared, audit, tx))?;
-        rx.recv()
-            .map_err(|_| StoreError::Storage("the committer stopped".into()))?
+        Ok(rx)
     }
 
     fn record(&self, events: Vec<AuditEvent>) -> Result<(), StoreError> {
