@@ -82,6 +82,17 @@ fn open(dir: &Path) -> (RedbStore, FileMasterKey) {
     (store, provider)
 }
 
+/// Reads the database file once, so that it is in the OS page cache as a running server's
+/// would be: the lookups then measure the B-tree depth, not whether an earlier run (or
+/// another job) pushed the file out of memory. Without this, the 1M figure after a cold
+/// start measures the disk (≈ 38 µs here against ≈ 10 µs warm).
+fn warm(path: &Path) {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).expect("db file");
+    let mut buf = vec![0u8; 1 << 20];
+    while f.read(&mut buf).expect("read db") > 0 {}
+}
+
 /// Opens the database of `size` objects, building it if needed.
 fn sized(size: u64) -> RedbStore {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -94,6 +105,7 @@ fn sized(size: u64) -> RedbStore {
     if dir.exists() {
         let (store, _) = open(&dir);
         if store.count().expect("count") == size {
+            warm(&admin::db_path(&dir));
             return store;
         }
         drop(store);

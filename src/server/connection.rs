@@ -21,6 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, warn};
 
+use super::pool::HandlerPool;
 use super::tls::{Principal, principal_from_cert};
 use super::{Handler, Metrics, PendingCommit, Settings, Staged};
 use crate::store::StoreError;
@@ -38,6 +39,8 @@ pub(super) struct Conn {
     pub acceptor: TlsAcceptor,
     pub settings: Arc<Settings>,
     pub handler: Arc<dyn Handler>,
+    /// Handler threads for busy times (see [`Session::off_async`]).
+    pub pool: Option<Arc<HandlerPool>>,
     pub stop: watch::Receiver<bool>,
     pub slot: OwnedSemaphorePermit,
 }
@@ -61,6 +64,7 @@ pub(super) async fn serve(conn: Conn) {
         acceptor,
         settings,
         handler,
+        pool,
         mut stop,
         slot,
     } = conn;
@@ -118,6 +122,7 @@ pub(super) async fn serve(conn: Conn) {
         principal,
         settings,
         handler,
+        pool,
         stop,
         multi_thread: Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread,
     };
@@ -130,8 +135,9 @@ struct Session {
     principal: Arc<Principal>,
     settings: Arc<Settings>,
     handler: Arc<dyn Handler>,
+    pool: Option<Arc<HandlerPool>>,
     stop: watch::Receiver<bool>,
-    /// Whether the runtime is multi-threaded (see [`Session::call_handler`]).
+    /// Whether the runtime is multi-threaded (see [`Session::off_async`]).
     multi_thread: bool,
 }
 
@@ -139,24 +145,33 @@ impl Session {
     /// Runs `f` (handler work) without holding up the async worker threads; `None` if it
     /// panicked.
     ///
-    /// On the multi-threaded runtime (the daemon's) this is [`block_in_place`]: before `f`
-    /// starts, this thread hands its worker core (run queue, I/O and timer duties) to
-    /// another thread, so every other task keeps running; `f` then runs here, at once.
-    /// Compared with `spawn_blocking` this saves two cross-thread wake-ups on each request's
-    /// path (to a blocking thread and back to a worker); the only wake-up left, of the
-    /// thread that takes over the core, happens beside the request instead of in front of
-    /// it. Other runtimes (current-thread, as in tests) have no core to hand over:
-    /// `spawn_blocking`.
+    /// - When another handler is running, `f` joins the queue of the handler threads
+    ///   ([`HandlerPool`]): a busy thread takes it as soon as it is free, with no thread
+    ///   switch of its own, and this task awaits the answer.
+    /// - When it is the only one (a quiet server, one client), `f` runs here after
+    ///   [`block_in_place`] has handed this thread's worker core (run queue, I/O and timer
+    ///   duties) to another thread, so every other task keeps running: no wake-up sits on
+    ///   the request's path, where the pool would need two (a handler thread, then this
+    ///   task).
+    /// - Other runtimes (current-thread, as in tests) have no core to hand over:
+    ///   `spawn_blocking`.
     ///
     /// [`block_in_place`]: tokio::task::block_in_place
     async fn off_async<R: Send + 'static>(
         &self,
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Option<R> {
-        if self.multi_thread {
-            std::panic::catch_unwind(AssertUnwindSafe(|| tokio::task::block_in_place(f))).ok()
-        } else {
-            tokio::task::spawn_blocking(f).await.ok()
+        if !self.multi_thread {
+            return tokio::task::spawn_blocking(f).await.ok();
+        }
+        let in_place =
+            |f| std::panic::catch_unwind(AssertUnwindSafe(|| tokio::task::block_in_place(f))).ok();
+        match &self.pool {
+            None => in_place(f),
+            Some(pool) => match pool.enter() {
+                Some(_alone) => in_place(f),
+                None => pool.run(f).await.ok(),
+            },
         }
     }
 

@@ -27,6 +27,7 @@ mod connection;
 mod kms;
 mod metrics;
 pub mod pki;
+mod pool;
 pub mod tls;
 
 use std::future::Future;
@@ -147,6 +148,14 @@ pub async fn run(
 ) {
     let (stop_tx, stop_rx) = watch::channel(false);
     let acceptor = TlsAcceptor::from(settings.tls.clone());
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let pool = match pool::HandlerPool::new(threads) {
+        Ok(pool) => Some(Arc::new(pool)),
+        Err(e) => {
+            warn!(error = %e, "no handler threads; handlers run on the connections' threads");
+            None
+        }
+    };
     let slots = Arc::new(Semaphore::new(settings.limits.max_connections));
     let mut tasks = JoinSet::new();
     if let Ok(addr) = listener.local_addr() {
@@ -182,6 +191,7 @@ pub async fn run(
                     acceptor: acceptor.clone(),
                     settings: settings.clone(),
                     handler: handler.clone(),
+                    pool: pool.clone(),
                     stop: stop_rx.clone(),
                     slot,
                 }));

@@ -1,0 +1,154 @@
+//! Handler threads: a small fixed set of threads that run request handlers taken from one
+//! queue, so that under load a request is handed over without a thread switch of its own.
+//!
+//! Handlers never wait for an fsync (writes are awaited asynchronously, see
+//! [`super::Staged`]), so their work is CPU work: one thread per core is enough. A busy
+//! thread takes the next job as soon as it finishes one; a sleeping thread is woken only
+//! when a job arrives and no thread is awake to take it. The connection uses the pool only
+//! when another handler is already running ([`HandlerPool::enter`]); a lone request runs on
+//! the connection's own thread after it has handed its worker core away (`block_in_place`),
+//! which costs less (no wake-up on the request's path). Either way no handler runs on an
+//! async worker thread.
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+pub(super) struct HandlerPool {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+    /// Handlers queued or running, in the pool or not (see [`HandlerPool::enter`]).
+    load: AtomicUsize,
+}
+
+/// A handler counted as running (see [`HandlerPool::enter`]) until dropped.
+pub(super) struct Running<'p>(&'p HandlerPool);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.shared.load.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Default)]
+struct State {
+    jobs: VecDeque<Job>,
+    sleeping: usize,
+    shutdown: bool,
+}
+
+impl HandlerPool {
+    /// Starts `threads` handler threads (at least one).
+    pub fn new(threads: usize) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+            load: AtomicUsize::new(0),
+        });
+        for i in 0..threads.max(1) {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name(format!("kmipd-handler-{i}"))
+                .spawn(move || work(&shared))?;
+        }
+        Ok(HandlerPool { shared })
+    }
+
+    /// Counts a handler the caller runs on its own thread, and says whether it is alone:
+    /// `Some` (run it yourself, holding the guard) when no other handler is queued or
+    /// running, `None` (give it to [`HandlerPool::run`]) otherwise.
+    pub fn enter(&self) -> Option<Running<'_>> {
+        self.shared
+            .load
+            .compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed)
+            .ok()
+            .map(|_| Running(self))
+    }
+
+    /// Queues `f`; the receiver gets its result, or is dropped if it panicked or the pool
+    /// has stopped.
+    pub fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> tokio::sync::oneshot::Receiver<R> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            if let Ok(r) = std::panic::catch_unwind(AssertUnwindSafe(f)) {
+                drop(tx.send(r));
+            }
+        });
+        let mut state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.shutdown {
+            return rx; // dropped sender: the caller sees a failure
+        }
+        self.shared.load.fetch_add(1, Ordering::Relaxed);
+        state.jobs.push_back(job);
+        let wake = state.sleeping > 0;
+        drop(state);
+        if wake {
+            self.shared.wake.notify_one();
+        }
+        rx
+    }
+}
+
+impl Drop for HandlerPool {
+    /// The threads finish the queued jobs, then end.
+    fn drop(&mut self) {
+        let mut state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.shutdown = true;
+        drop(state);
+        self.shared.wake.notify_all();
+    }
+}
+
+fn work(shared: &Shared) {
+    let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if let Some(job) = state.jobs.pop_front() {
+            drop(state);
+            job();
+            shared.load.fetch_sub(1, Ordering::Relaxed);
+            state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+            continue;
+        }
+        if state.shutdown {
+            return;
+        }
+        state.sleeping += 1;
+        state = shared.wake.wait(state).unwrap_or_else(|e| e.into_inner());
+        state.sleeping -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_jobs_survives_panics_and_drains_on_drop() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let pool = HandlerPool::new(2).expect("pool");
+        let answers: Vec<_> = (0..100u32).map(|i| pool.run(move || i * 2)).collect();
+        let panicked = pool.run(|| -> u32 { panic!("a handler bug") });
+        rt.block_on(async {
+            for (i, rx) in answers.into_iter().enumerate() {
+                assert_eq!(rx.await.expect("answer"), i as u32 * 2);
+            }
+            assert!(panicked.await.is_err(), "a panic drops the answer");
+        });
+        assert!(pool.enter().is_some(), "idle again once every job ran");
+        let late = pool.run(|| 7u32);
+        drop(pool);
+        assert_eq!(rt.block_on(late).expect("queued before drop"), 7);
+    }
+}
