@@ -157,6 +157,11 @@ macro_rules! store_suite {
             store_common::material_is_bound_to_its_object(&*s.provider, s.dir.path());
         }
         #[test]
+        fn suite_every_object_type_round_trips() {
+            let s = $fresh();
+            store_common::every_object_type_round_trips(&*s.provider, s.dir.path());
+        }
+        #[test]
         fn suite_rotations_backup_restore() {
             let s = $fresh();
             store_common::rotations_backup_restore(&*s.provider, s.dir.path());
@@ -330,4 +335,202 @@ pub fn rotations_backup_restore(p: &dyn MasterKeyProvider, dir: &Path) {
     assert_eq!(by_name(&store, "n42"), vec!["r42".to_string()]);
     let o = store.get("r42").expect("get").expect("present");
     assert_eq!(o.object, symmetric("x", "x", "x", key_bytes(42)).object);
+}
+
+/// One object of every KMIP object type a store keeps, each with its own secret bytes
+/// (`key_bytes(base + k)`) and multi-valued attributes.
+pub fn every_object_type(base: u32) -> Vec<ManagedObject> {
+    use kmipd::kmip::objects::{
+        Certificate, CertificateRequest, OpaqueObject, PGPKey, PrivateKey, PublicKey, SecretBigInt,
+        SplitKey, TransparentKeyMaterial,
+    };
+    use kmipd::kmip::{CertificateRequestType, CertificateType, OpaqueDataType, SplitKeyMethod};
+    use zeroize::Zeroizing;
+    let raw = |k: u32, alg, len| key_block(key_bytes(base + k), alg, len);
+    let big = |k: u32| Some(SecretBigInt(Zeroizing::new(key_bytes(base + k))));
+    let objects: Vec<(ObjectType, Object)> = vec![
+        (
+            ObjectType::SymmetricKey,
+            Object::SymmetricKey(SymmetricKey {
+                key_block: raw(0, CryptographicAlgorithm::AES, 256),
+            }),
+        ),
+        (
+            ObjectType::PublicKey,
+            Object::PublicKey(PublicKey {
+                key_block: raw(1, CryptographicAlgorithm::RSA, 2048),
+            }),
+        ),
+        (
+            ObjectType::PrivateKey,
+            Object::PrivateKey(PrivateKey {
+                key_block: KeyBlock {
+                    key_format_type: KeyFormatType::TransparentRSAPrivateKey,
+                    key_compression_type: None,
+                    key_value: Some(KeyValue::Plain {
+                        key_material: KeyMaterial::Transparent(Box::new(TransparentKeyMaterial {
+                            key: None,
+                            modulus: big(2),
+                            private_exponent: big(3),
+                            public_exponent: big(4),
+                            p: big(5),
+                            q: big(6),
+                            g: None,
+                            j: None,
+                            x: None,
+                            y: None,
+                            prime_exponent_p: big(7),
+                            prime_exponent_q: big(8),
+                            crt_coefficient: big(9),
+                            recommended_curve: None,
+                            d: None,
+                            q_string: None,
+                        })),
+                        attributes: vec![],
+                    }),
+                    cryptographic_algorithm: Some(CryptographicAlgorithm::RSA),
+                    cryptographic_length: Some(256),
+                    key_wrapping_data: None,
+                },
+            }),
+        ),
+        (
+            ObjectType::Certificate,
+            Object::Certificate(Certificate {
+                certificate_type: CertificateType::X_509,
+                certificate_value: kmipd::kmip::codec::ByteString(key_bytes(base + 10)),
+            }),
+        ),
+        (
+            ObjectType::CertificateRequest,
+            Object::CertificateRequest(CertificateRequest {
+                certificate_request_type: CertificateRequestType::PKCS_10,
+                certificate_request_value: kmipd::kmip::codec::ByteString(key_bytes(base + 11)),
+            }),
+        ),
+        (
+            ObjectType::SecretData,
+            Object::SecretData(SecretData {
+                secret_data_type: SecretDataType::Password,
+                key_block: raw(12, CryptographicAlgorithm::AES, 256),
+            }),
+        ),
+        (
+            ObjectType::OpaqueObject,
+            Object::OpaqueObject(OpaqueObject {
+                opaque_data_type: OpaqueDataType::from_u32(0x8000_0001),
+                opaque_data_value: KeyBytes::new(key_bytes(base + 13)),
+            }),
+        ),
+        (
+            ObjectType::SplitKey,
+            Object::SplitKey(SplitKey {
+                split_key_parts: 3,
+                key_part_identifier: 2,
+                split_key_threshold: 2,
+                split_key_method: SplitKeyMethod::XOR,
+                prime_field_size: None,
+                key_block: raw(14, CryptographicAlgorithm::AES, 256),
+            }),
+        ),
+        (
+            ObjectType::PGPKey,
+            Object::PGPKey(PGPKey {
+                pgp_key_version: 4,
+                key_block: raw(15, CryptographicAlgorithm::RSA, 2048),
+            }),
+        ),
+    ];
+    objects
+        .into_iter()
+        .enumerate()
+        .map(|(i, (object_type, object))| {
+            let uid = format!("every-{base}-{i}");
+            ManagedObject {
+                unique_identifier: uid.clone(),
+                object_type,
+                owner: "alice".into(),
+                attributes: vec![
+                    Attribute::UniqueIdentifier(uid.clone()),
+                    Attribute::ObjectType(object_type),
+                    Attribute::Name(Name {
+                        name_value: format!("{uid}-a"),
+                        name_type: NameType::UninterpretedTextString,
+                    }),
+                    Attribute::Name(Name {
+                        name_value: format!("{uid}-b"),
+                        name_type: NameType::UninterpretedTextString,
+                    }),
+                    Attribute::State(State::Active),
+                    Attribute::ObjectGroup("every".into()),
+                    Attribute::Link(Link {
+                        link_type: LinkType::ParentLink,
+                        linked_object_identifier: "parent".into(),
+                    }),
+                    Attribute::Vendor(VendorAttribute {
+                        vendor_identification: "x".into(),
+                        attribute_name: "Kind".into(),
+                        attribute_value: Value::TextString(format!("{object_type:?}").into()),
+                    }),
+                ],
+                object: Some(object),
+                revision: 0,
+            }
+        })
+        .collect()
+}
+
+/// Every object type is kept whole (object and every attribute) across a reopen, found by
+/// its indexes, and none of its secret bytes is on disk.
+pub fn every_object_type_round_trips(p: &dyn MasterKeyProvider, dir: &Path) {
+    let data = dir.join("data");
+    admin::init(&data, p).expect("init");
+    let path = admin::db_path(&data);
+    let objects = every_object_type(9000);
+    {
+        let (store, _) = RedbStore::open_with_provider(&path, p).expect("open");
+        for o in &objects {
+            assert_eq!(put(&store, o.clone()), 1, "{:?}", o.object_type);
+        }
+    }
+    let (store, _) = RedbStore::open_with_provider(&path, p).expect("reopen");
+    for o in &objects {
+        let got = store
+            .get(&o.unique_identifier)
+            .expect("get")
+            .expect("present");
+        let mut want = o.clone();
+        want.revision = 1;
+        assert_eq!(got, want, "{:?}", o.object_type);
+        let by_type = store
+            .locate(&Query {
+                filters: vec![
+                    Filter::ObjectType(o.object_type),
+                    Filter::ObjectGroup("every".into()),
+                ],
+                ..Query::default()
+            })
+            .expect("locate");
+        assert_eq!(
+            by_type.unique_identifiers,
+            vec![o.unique_identifier.clone()]
+        );
+        for n in ["a", "b"] {
+            assert_eq!(
+                by_name(&store, &format!("{}-{n}", o.unique_identifier)),
+                vec![o.unique_identifier.clone()]
+            );
+        }
+    }
+    drop(store);
+    for file in files(&data) {
+        let bytes = std::fs::read(&file).expect("read");
+        for k in 0..16 {
+            assert!(
+                !contains(&bytes, &key_bytes(9000 + k)),
+                "secret {k} in clear in {}",
+                file.display()
+            );
+        }
+    }
 }
