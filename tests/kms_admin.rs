@@ -11,7 +11,7 @@ mod server_util;
 use std::path::Path;
 use std::process::Command;
 
-use daemon_util::Daemon;
+use daemon_util::{Daemon, kmipd};
 use kmipd::kmip::KmipVersion;
 use kms_util::{Client, key_bytes, symmetric_key};
 
@@ -60,19 +60,6 @@ fn kmipd_fails(args: &[&str]) -> String {
         .expect("kmipd runs");
     assert!(!out.status.success(), "kmipd {args:?} succeeded");
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn kmipd(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_kmipd"))
-        .args(args)
-        .output()
-        .expect("kmipd runs");
-    assert!(
-        out.status.success(),
-        "kmipd {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

@@ -5,22 +5,7 @@
 
 mod daemon_util;
 
-use std::process::Command;
-
-use daemon_util::Daemon;
-
-fn kmipd(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_kmipd"))
-        .args(args)
-        .output()
-        .expect("kmipd runs");
-    assert!(
-        out.status.success(),
-        "kmipd {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use daemon_util::{Daemon, kmipd};
 
 #[test]
 fn sixteen_connections_of_mixed_load_all_answered_and_audited() {

@@ -240,17 +240,6 @@ fn database_file_is_private() {
     assert_eq!(mode, 0o600, "{mode:o}");
 }
 
-fn event(op: &str, uid: &str) -> kmipd::audit::AuditEvent {
-    kmipd::audit::AuditEvent {
-        time: 1_700_000_000,
-        principal: "alice".into(),
-        operation: op.into(),
-        unique_identifiers: vec![uid.into()],
-        result_status: "Success".into(),
-        result_reason: None,
-    }
-}
-
 fn operations(store: &RedbStore) -> Vec<(String, String)> {
     store
         .audit_records(1, usize::MAX)
@@ -277,7 +266,7 @@ fn audit_records_commit_with_writes_and_reads_follow_shortly() {
                     expect: Expect::Absent,
                 }],
             },
-            vec![event("Register", "a1")],
+            vec![store_common::audit_event("Register", "a1")],
         )
         .expect("commit");
     // Written with the change: there as soon as commit returns.
@@ -292,13 +281,15 @@ fn audit_records_commit_with_writes_and_reads_follow_shortly() {
                     expect: Expect::Absent,
                 }],
             },
-            vec![event("Register", "a1")],
+            vec![store_common::audit_event("Register", "a1")],
         )
         .expect_err("conflict");
     assert!(matches!(err, StoreError::Conflict));
 
     // A read's record waits for a write to carry it, or for the linger time.
-    store.record(vec![event("Get", "a1")]).expect("record");
+    store
+        .record(vec![store_common::audit_event("Get", "a1")])
+        .expect("record");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while operations(&store).len() < 2 {
         assert!(
@@ -308,8 +299,12 @@ fn audit_records_commit_with_writes_and_reads_follow_shortly() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     // Records still pending when the store closes are committed before it does.
-    store.record(vec![event("Get", "a1")]).expect("record");
-    store.record(vec![event("Locate", "a1")]).expect("record");
+    store
+        .record(vec![store_common::audit_event("Get", "a1")])
+        .expect("record");
+    store
+        .record(vec![store_common::audit_event("Locate", "a1")])
+        .expect("record");
     drop(store);
     let (store, _, _) = open(s.dir.path());
     assert_eq!(
@@ -339,7 +334,7 @@ fn a_tampered_audit_log_fails_verification() {
                         expect: Expect::Absent,
                     }],
                 },
-                vec![event("Register", &format!("t{i}"))],
+                vec![store_common::audit_event("Register", &format!("t{i}"))],
             )
             .expect("commit");
     }

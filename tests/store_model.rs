@@ -353,17 +353,6 @@ fn crash_object(uid: &str, rev_hint: u32) -> ManagedObject {
     o
 }
 
-fn audit_event(operation: &str, uid: &str) -> kmipd::audit::AuditEvent {
-    kmipd::audit::AuditEvent {
-        time: 1_700_000_000,
-        principal: "alice".into(),
-        operation: operation.into(),
-        unique_identifiers: vec![uid.into()],
-        result_status: "Success".into(),
-        result_reason: None,
-    }
-}
-
 /// The child role: four writer threads creating and updating objects forever, each
 /// acknowledged write printed as `ack <uid> <revision>`.
 #[test]
@@ -409,7 +398,7 @@ fn crash_child() {
                     let audit = writes
                         .iter()
                         .map(|w| match w {
-                            Write::Put { object, expect } => audit_event(
+                            Write::Put { object, expect } => store_common::audit_event(
                                 if *expect == Expect::Absent {
                                     "Register"
                                 } else {
@@ -419,7 +408,7 @@ fn crash_child() {
                             ),
                             Write::Delete {
                                 unique_identifier, ..
-                            } => audit_event("Destroy", unique_identifier),
+                            } => store_common::audit_event("Destroy", unique_identifier),
                         })
                         .collect();
                     store

@@ -122,3 +122,17 @@ pub fn terminate(child: &mut Child) -> Result<std::process::ExitStatus, String> 
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Runs the `kmipd` binary with `args`, which must succeed; its standard output.
+pub fn kmipd(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_kmipd"))
+        .args(args)
+        .output()
+        .expect("kmipd runs");
+    assert!(
+        out.status.success(),
+        "kmipd {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

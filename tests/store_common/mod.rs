@@ -534,3 +534,15 @@ pub fn every_object_type_round_trips(p: &dyn MasterKeyProvider, dir: &Path) {
         }
     }
 }
+
+/// An audit event by `alice` naming one object.
+pub fn audit_event(operation: &str, uid: &str) -> kmipd::audit::AuditEvent {
+    kmipd::audit::AuditEvent {
+        time: 1_700_000_000,
+        principal: "alice".into(),
+        operation: operation.into(),
+        unique_identifiers: vec![uid.into()],
+        result_status: "Success".into(),
+        result_reason: None,
+    }
+}

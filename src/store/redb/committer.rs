@@ -332,17 +332,9 @@ fn batch(db: &Database, shared: &Shared, wal: &mut Wal, jobs: Vec<Job>) -> Resul
         for (i, job) in jobs.iter().enumerate() {
             let outcome = match job {
                 Job::Set(writes, audit, _) => {
-                    if tables.is_none() {
-                        match Tables::open(&txn) {
-                            Ok(t) => tables = Some(t),
-                            Err(e) => {
-                                failed = Some((i, e));
-                                break;
-                            }
-                        }
-                    }
-                    let Some(t) = tables.as_mut() else { break };
-                    match apply_set(t, writes, audit) {
+                    let applied =
+                        open_tables(&txn, &mut tables).and_then(|t| apply_set(t, writes, audit));
+                    match applied {
                         Ok(r) => Outcome::Set(Ok(r)),
                         Err(StoreError::Conflict) => Outcome::Set(Err(StoreError::Conflict)),
                         Err(e) => {
@@ -352,17 +344,7 @@ fn batch(db: &Database, shared: &Shared, wal: &mut Wal, jobs: Vec<Job>) -> Resul
                     }
                 }
                 Job::Audit(events) => {
-                    if tables.is_none() {
-                        match Tables::open(&txn) {
-                            Ok(t) => tables = Some(t),
-                            Err(e) => {
-                                failed = Some((i, e));
-                                break;
-                            }
-                        }
-                    }
-                    let Some(t) = tables.as_mut() else { break };
-                    match t.append_audit(events) {
+                    match open_tables(&txn, &mut tables).and_then(|t| t.append_audit(events)) {
                         Ok(()) => Outcome::Audit,
                         Err(e) => {
                             failed = Some((i, e));
@@ -503,6 +485,19 @@ fn batch(db: &Database, shared: &Shared, wal: &mut Wal, jobs: Vec<Job>) -> Resul
         }
     }
     Ok(durable)
+}
+
+/// The open tables of the current run of sets, opened on first use.
+fn open_tables<'a, 't>(
+    txn: &'t WriteTransaction,
+    tables: &'a mut Option<Tables<'t>>,
+) -> Result<&'a mut Tables<'t>, StoreError> {
+    if tables.is_none() {
+        *tables = Some(Tables::open(txn)?);
+    }
+    tables
+        .as_mut()
+        .ok_or_else(|| StoreError::Storage("tables not open".into()))
 }
 
 fn read_record(objects: &Table<&str, &[u8]>, uid: &str) -> Result<Option<Record>, StoreError> {
