@@ -31,7 +31,7 @@ use redb::{Database, ReadableTable, Table, WriteTransaction};
 
 use super::schema::{self, IndexPrefix, Record};
 use super::storage;
-use super::wal::{self, Mutation, RowTables, TableId, Wal};
+use super::wal::{self, RowTables, TableId, Wal};
 use crate::audit::{AuditEvent, ChainHead};
 use crate::kmip::KmipVersion;
 use crate::kmip::attributes::Attributes;
@@ -323,7 +323,7 @@ fn batch(db: &Database, shared: &Shared, wal: &mut Wal, jobs: Vec<Job>) -> Resul
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(jobs.len());
     let mut failed: Option<(usize, StoreError)> = None;
     // The row changes of the sets, for the log.
-    let mut log: Vec<Mutation> = Vec::new();
+    let mut log: Vec<u8> = Vec::new();
     let mut has_admin = false;
     {
         // Tables stay open across consecutive sets (opening them per set costs more than
@@ -356,7 +356,7 @@ fn batch(db: &Database, shared: &Shared, wal: &mut Wal, jobs: Vec<Job>) -> Resul
                     has_admin = true;
                     if let Some(t) = tables.take() {
                         match t.close() {
-                            Ok(rows) => log.extend(rows),
+                            Ok(rows) => log.extend_from_slice(&rows),
                             Err(e) => {
                                 failed = Some((i, e));
                                 break;
@@ -378,7 +378,7 @@ fn batch(db: &Database, shared: &Shared, wal: &mut Wal, jobs: Vec<Job>) -> Resul
             && let Some(t) = tables.take()
         {
             match t.close() {
-                Ok(rows) => log.extend(rows),
+                Ok(rows) => log.extend_from_slice(&rows),
                 Err(e) => failed = Some((jobs.len().saturating_sub(1), e)),
             }
         }
@@ -528,10 +528,12 @@ pub fn decode_attributes(
 }
 
 /// The tables a write set touches, open for one run of sets in a transaction, and the row
-/// changes made through them (for the log).
+/// changes made through them, as a write-ahead log record payload.
 struct Tables<'t> {
     rows: RowTables<'t>,
-    log: Vec<Mutation>,
+    log: Vec<u8>,
+    /// Scratch for index keys.
+    key: Vec<u8>,
     next_seq: u64,
     start_seq: u64,
     audit_head: ChainHead,
@@ -552,7 +554,8 @@ impl<'t> Tables<'t> {
         };
         Ok(Tables {
             rows,
-            log: Vec::new(),
+            log: Vec::with_capacity(4096),
+            key: Vec::with_capacity(128),
             next_seq,
             start_seq: next_seq,
             audit_head,
@@ -560,47 +563,87 @@ impl<'t> Tables<'t> {
         })
     }
 
+    // Each change goes to redb and, as the same bytes, to the log payload.
+
+    fn put_object(&mut self, uid: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.rows.objects.insert(uid, record).map_err(storage)?;
+        wal::put_insert(&mut self.log, TableId::Objects, uid.as_bytes(), record);
+        Ok(())
+    }
+
+    fn remove_object(&mut self, uid: &str) -> Result<(), StoreError> {
+        self.rows.objects.remove(uid).map_err(storage)?;
+        wal::put_remove(&mut self.log, TableId::Objects, uid.as_bytes());
+        Ok(())
+    }
+
+    fn put_sequence(&mut self, seq: u64, uid: &str) -> Result<(), StoreError> {
+        self.rows.sequence.insert(seq, uid).map_err(storage)?;
+        wal::put_insert(
+            &mut self.log,
+            TableId::Sequence,
+            &seq.to_be_bytes(),
+            uid.as_bytes(),
+        );
+        Ok(())
+    }
+
+    fn remove_sequence(&mut self, seq: u64) -> Result<(), StoreError> {
+        self.rows.sequence.remove(seq).map_err(storage)?;
+        wal::put_remove(&mut self.log, TableId::Sequence, &seq.to_be_bytes());
+        Ok(())
+    }
+
+    /// Inserts (`insert`) or removes the index entry `prefix ‖ seq`.
+    fn index_entry(&mut self, prefix: &[u8], seq: u64, insert: bool) -> Result<(), StoreError> {
+        self.key.clear();
+        self.key.extend_from_slice(prefix);
+        self.key.extend_from_slice(&seq.to_be_bytes());
+        if insert {
+            self.rows
+                .index
+                .insert(self.key.as_slice(), ())
+                .map_err(storage)?;
+            wal::put_insert(&mut self.log, TableId::Index, &self.key, &[]);
+        } else {
+            self.rows
+                .index
+                .remove(self.key.as_slice())
+                .map_err(storage)?;
+            wal::put_remove(&mut self.log, TableId::Index, &self.key);
+        }
+        Ok(())
+    }
+
+    fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.rows.meta.insert(key, value).map_err(storage)?;
+        wal::put_insert(&mut self.log, TableId::Meta, key.as_bytes(), value);
+        Ok(())
+    }
+
     /// Appends audit records to the chain.
     fn append_audit(&mut self, events: &[AuditEvent]) -> Result<(), StoreError> {
         for event in events {
             let (seq, bytes) = self.audit_head.append(event);
-            self.apply(Mutation::Insert {
-                table: TableId::Audit,
-                key: seq.to_be_bytes().to_vec(),
-                value: bytes,
-            })?;
+            self.rows
+                .audit
+                .insert(seq, bytes.as_slice())
+                .map_err(storage)?;
+            wal::put_insert(&mut self.log, TableId::Audit, &seq.to_be_bytes(), &bytes);
         }
         Ok(())
     }
 
-    fn apply(&mut self, m: Mutation) -> Result<(), StoreError> {
-        self.rows.apply(&m)?;
-        self.log.push(m);
-        Ok(())
-    }
-
-    fn remove_index(&mut self, prefix: &[u8], seq: u64) -> Result<(), StoreError> {
-        self.apply(Mutation::Remove {
-            table: TableId::Index,
-            key: schema::with_seq(prefix, seq),
-        })
-    }
-
-    /// Writes back the sequence counter; returns the row changes made.
-    fn close(mut self) -> Result<Vec<Mutation>, StoreError> {
+    /// Writes back the sequence counter and the audit head; returns the log payload of the
+    /// row changes made.
+    fn close(mut self) -> Result<Vec<u8>, StoreError> {
         if self.audit_head != self.start_audit_head {
-            self.apply(Mutation::Insert {
-                table: TableId::Meta,
-                key: schema::META_AUDIT_HEAD.as_bytes().to_vec(),
-                value: self.audit_head.to_bytes().to_vec(),
-            })?;
+            let head = self.audit_head.to_bytes();
+            self.put_meta(schema::META_AUDIT_HEAD, &head)?;
         }
         if self.next_seq != self.start_seq {
-            self.apply(Mutation::Insert {
-                table: TableId::Meta,
-                key: schema::META_NEXT_SEQ.as_bytes().to_vec(),
-                value: self.next_seq.to_be_bytes().to_vec(),
-            })?;
+            let next = self.next_seq.to_be_bytes();
+            self.put_meta(schema::META_NEXT_SEQ, &next)?;
         }
         Ok(self.log)
     }
@@ -637,27 +680,19 @@ fn apply_set(
                 let (seq, revision) = match old {
                     Some(old) => {
                         for (_, prefix) in record_index(&old)? {
-                            t.remove_index(&prefix, old.seq)?;
+                            t.index_entry(&prefix, old.seq, false)?;
                         }
                         (old.seq, old.revision + 1)
                     }
                     None => {
                         let seq = t.next_seq;
                         t.next_seq += 1;
-                        t.apply(Mutation::Insert {
-                            table: TableId::Sequence,
-                            key: seq.to_be_bytes().to_vec(),
-                            value: p.unique_identifier.as_bytes().to_vec(),
-                        })?;
+                        t.put_sequence(seq, &p.unique_identifier)?;
                         (seq, 1)
                     }
                 };
                 for (_, prefix) in &p.index {
-                    t.apply(Mutation::Insert {
-                        table: TableId::Index,
-                        key: schema::with_seq(prefix, seq),
-                        value: Vec::new(),
-                    })?;
+                    t.index_entry(prefix, seq, true)?;
                 }
                 let record = schema::record_bytes(
                     seq,
@@ -667,26 +702,16 @@ fn apply_set(
                     &p.attributes,
                     p.sealed.as_deref(),
                 );
-                t.apply(Mutation::Insert {
-                    table: TableId::Objects,
-                    key: p.unique_identifier.as_bytes().to_vec(),
-                    value: record,
-                })?;
+                t.put_object(&p.unique_identifier, &record)?;
                 revisions.push(revision);
             }
             PreparedWrite::Delete(uid, _) => {
                 if let Some(old) = read_record(&t.rows.objects, uid)? {
                     for (_, prefix) in record_index(&old)? {
-                        t.remove_index(&prefix, old.seq)?;
+                        t.index_entry(&prefix, old.seq, false)?;
                     }
-                    t.apply(Mutation::Remove {
-                        table: TableId::Sequence,
-                        key: old.seq.to_be_bytes().to_vec(),
-                    })?;
-                    t.apply(Mutation::Remove {
-                        table: TableId::Objects,
-                        key: uid.as_bytes().to_vec(),
-                    })?;
+                    t.remove_sequence(old.seq)?;
+                    t.remove_object(uid)?;
                 }
             }
         }

@@ -101,26 +101,39 @@ fn put_chunk(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
-fn encode_record(out: &mut Vec<u8>, lsn: u64, mutations: &[Mutation]) {
+/// Appends an insert to a record payload being built.
+pub fn put_insert(payload: &mut Vec<u8>, table: TableId, key: &[u8], value: &[u8]) {
+    payload.push(1);
+    payload.push(table as u8);
+    put_chunk(payload, key);
+    put_chunk(payload, value);
+}
+
+/// Appends a removal to a record payload being built.
+pub fn put_remove(payload: &mut Vec<u8>, table: TableId, key: &[u8]) {
+    payload.push(2);
+    payload.push(table as u8);
+    put_chunk(payload, key);
+}
+
+/// The payload holding `mutations`.
+pub fn payload_of(mutations: &[Mutation]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in mutations {
+        match m {
+            Mutation::Insert { table, key, value } => put_insert(&mut out, *table, key, value),
+            Mutation::Remove { table, key } => put_remove(&mut out, *table, key),
+        }
+    }
+    out
+}
+
+fn encode_record(out: &mut Vec<u8>, lsn: u64, payload: &[u8]) {
     out.clear();
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&[0; 4]);
     out.extend_from_slice(&lsn.to_be_bytes());
-    for m in mutations {
-        match m {
-            Mutation::Insert { table, key, value } => {
-                out.push(1);
-                out.push(*table as u8);
-                put_chunk(out, key);
-                put_chunk(out, value);
-            }
-            Mutation::Remove { table, key } => {
-                out.push(2);
-                out.push(*table as u8);
-                put_chunk(out, key);
-            }
-        }
-    }
+    out.extend_from_slice(payload);
     let len = u32::try_from(out.len() - HEADER).unwrap_or(u32::MAX);
     out[4..8].copy_from_slice(&len.to_be_bytes());
     let sum = Sha256::digest(&out[..]);
@@ -205,11 +218,12 @@ impl Wal {
         self.offset
     }
 
-    /// Appends one record holding `mutations` with LSN `lsn` (which must be
-    /// [`Wal::next_lsn`]) and waits until it is on disk.
-    pub fn append(&mut self, lsn: u64, mutations: &[Mutation]) -> Result<(), StoreError> {
+    /// Appends one record with LSN `lsn` (which must be [`Wal::next_lsn`]) holding the row
+    /// changes of `payload` (built with [`put_insert`] and [`put_remove`]) and waits until
+    /// it is on disk.
+    pub fn append(&mut self, lsn: u64, payload: &[u8]) -> Result<(), StoreError> {
         debug_assert_eq!(lsn, self.next_lsn);
-        encode_record(&mut self.buf, lsn, mutations);
+        encode_record(&mut self.buf, lsn, payload);
         let io = |e: std::io::Error| StoreError::Storage(format!("{}: {e}", self.path.display()));
         self.file.write_all_at(&self.buf, self.offset).map_err(io)?;
         self.file.sync_data().map_err(io)?;
@@ -407,7 +421,7 @@ mod tests {
         let path = dir.path().join("x.wal");
         let mut wal = Wal::open(&path, 5).expect("open");
         for lsn in 5..9 {
-            wal.append(lsn, &sample()).expect("append");
+            wal.append(lsn, &payload_of(&sample())).expect("append");
         }
         let got = recover(&path).expect("recover");
         assert_eq!(
@@ -418,7 +432,7 @@ mod tests {
 
         // A restart after a checkpoint overwrites from offset 0: the old tail is ignored.
         wal.restart();
-        wal.append(9, &sample()[..1]).expect("append");
+        wal.append(9, &payload_of(&sample()[..1])).expect("append");
         let got = recover(&path).expect("recover");
         assert_eq!(got.iter().map(|(l, _)| *l).collect::<Vec<_>>(), vec![9]);
 
@@ -426,7 +440,7 @@ mod tests {
         let clean = std::fs::read(&path).expect("read");
         let record_len = {
             let mut b = Vec::new();
-            encode_record(&mut b, 9, &sample()[..1]);
+            encode_record(&mut b, 9, &payload_of(&sample()[..1]));
             b.len()
         };
         for i in 0..record_len {
