@@ -428,14 +428,12 @@ fn batch_stop_continue_and_undo() {
     assert_eq!(r.batch_item[1].result_status, ResultStatus::OperationFailed);
 }
 
-#[test]
-fn undo_leaves_nothing_in_the_store() {
-    let store = Arc::new(MemoryStore::new());
-    let kms = Kms::new(store.clone());
+/// A 2.1 batch under Undo: a Create, then a Destroy of an object that does not exist.
+fn create_then_failing_destroy_with_undo(kms: &Kms) -> ResponseMessage {
     let mut h = header(KmipVersion::V2_1, 2);
     h.batch_error_continuation_option = Some(BatchErrorContinuationOption::Undo);
-    let r = send(
-        &kms,
+    send(
+        kms,
         &alice(),
         h,
         vec![
@@ -448,7 +446,14 @@ fn undo_leaves_nothing_in_the_store() {
                 RequestPayload::Destroy(uid_req(Some("missing"))),
             ),
         ],
-    );
+    )
+}
+
+#[test]
+fn undo_leaves_nothing_in_the_store() {
+    let store = Arc::new(MemoryStore::new());
+    let kms = Kms::new(store.clone());
+    let r = create_then_failing_destroy_with_undo(&kms);
     assert_eq!(r.batch_item[0].result_status, ResultStatus::OperationUndone);
     assert_eq!(crate::store::ObjectStore::count(store.as_ref()).unwrap(), 0);
 }
@@ -922,23 +927,7 @@ fn audit_records_the_answer_the_client_got() {
     // Undo: the Create ran, then was undone; the log says so, and the store is empty.
     let store = Arc::new(MemoryStore::new());
     let kms = Kms::new(store.clone());
-    let mut h = header(KmipVersion::V2_1, 2);
-    h.batch_error_continuation_option = Some(BatchErrorContinuationOption::Undo);
-    send(
-        &kms,
-        &alice(),
-        h,
-        vec![
-            item(
-                Operation::Create,
-                create_payload(KmipVersion::V2_1, 128, "a"),
-            ),
-            item(
-                Operation::Destroy,
-                RequestPayload::Destroy(uid_req(Some("missing"))),
-            ),
-        ],
-    );
+    create_then_failing_destroy_with_undo(&kms);
     let log = audit_log(&store);
     assert_eq!(log.len(), 2);
     assert_eq!(
