@@ -142,14 +142,14 @@ fn open_database_counting(path: &Path) -> Result<(Database, u64), StoreError> {
 /// commit (after a crash), in one durable commit.
 fn replay_log(db: &Database, path: &Path) -> Result<u64, StoreError> {
     let log = wal::path_for(path);
-    let records = wal::recover(&log)?;
-    if records.is_empty() {
+    let recovered = wal::recover(&log)?;
+    if recovered.records.is_empty() && recovered.beyond.is_empty() {
         return Ok(0);
     }
     let mut txn = db.begin_write().map_err(storage)?;
     txn.set_durability(redb::Durability::Immediate)
         .map_err(|e| StoreError::Storage(e.to_string()))?;
-    let (applied, last) = wal::replay(&txn, records, &log)?;
+    let (applied, last) = wal::replay(&txn, recovered, &log)?;
     txn.commit().map_err(storage)?;
     if applied > 0 {
         tracing::info!(

@@ -241,13 +241,46 @@ impl Wal {
     }
 }
 
-/// The intact records of the log at `path`, in order: read from offset 0 while each record
-/// is complete, its checksum right and its LSN one more than the one before. An absent
-/// file has none.
-pub fn recover(path: &Path) -> Result<Vec<(u64, Vec<Mutation>)>, StoreError> {
+/// What a log holds: its intact records from offset 0, and the LSNs of intact records found
+/// *after* the point where reading stopped (see [`recover`]).
+#[derive(Debug, Default)]
+pub struct Recovered {
+    pub records: Vec<(u64, Vec<Mutation>)>,
+    /// Where reading stopped.
+    pub stopped_at: usize,
+    /// Intact records further on: older cycles' leftovers (LSNs at most the database's) or,
+    /// if any is newer than everything replayed, a sign that a record in the middle of the
+    /// log was damaged.
+    pub beyond: Vec<u64>,
+}
+
+/// One intact record at `at`: its LSN, its payload, and where the next one starts.
+fn record_at(bytes: &[u8], at: usize) -> Option<(u64, &[u8], usize)> {
+    let header = bytes.get(at..at.checked_add(HEADER)?)?;
+    if &header[..4] != MAGIC {
+        return None;
+    }
+    let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as u64;
+    if len > MAX_RECORD {
+        return None;
+    }
+    let lsn = u64::from_be_bytes(header[8..16].try_into().ok()?);
+    let end = at + HEADER + len as usize;
+    let sum = bytes.get(end..end + CHECKSUM)?;
+    if Sha256::digest(&bytes[at..end])[..CHECKSUM] != *sum {
+        return None;
+    }
+    Some((lsn, &bytes[at + HEADER..end], end + CHECKSUM))
+}
+
+/// Reads the log at `path`: from offset 0 while each record is complete, its checksum right
+/// and its LSN one more than the one before; then looks past that point for any other
+/// intact record, so that [`replay`] can tell a torn tail (nothing newer after it) from
+/// damage in the middle (newer records after it). An absent file holds nothing.
+pub fn recover(path: &Path) -> Result<Recovered, StoreError> {
     let mut file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Recovered::default()),
         Err(e) => {
             return Err(StoreError::Storage(format!(
                 "opening {}: {e}",
@@ -258,38 +291,35 @@ pub fn recover(path: &Path) -> Result<Vec<(u64, Vec<Mutation>)>, StoreError> {
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)
         .map_err(|e| StoreError::Storage(format!("reading {}: {e}", path.display())))?;
-    let mut out: Vec<(u64, Vec<Mutation>)> = Vec::new();
+    let mut out = Recovered::default();
     let mut at = 0usize;
-    while let Some(header) = bytes.get(at..at + HEADER) {
-        if &header[..4] != MAGIC {
-            break;
-        }
-        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as u64;
-        if len > MAX_RECORD {
-            break;
-        }
-        let lsn = u64::from_be_bytes(header[8..16].try_into().unwrap_or([0; 8]));
-        let end = at + HEADER + len as usize;
-        let Some(sum) = bytes.get(end..end + CHECKSUM) else {
-            break;
-        };
-        if Sha256::digest(&bytes[at..end])[..CHECKSUM] != *sum {
-            break;
-        }
-        if let Some((last, _)) = out.last()
+    while let Some((lsn, payload, next)) = record_at(&bytes, at) {
+        if let Some((last, _)) = out.records.last()
             && *last + 1 != lsn
         {
             break;
         }
-        let Some(mutations) = decode_payload(&bytes[at + HEADER..end]) else {
+        let Some(mutations) = decode_payload(payload) else {
             // Checksummed, yet not ours: refuse rather than guess.
             return Err(StoreError::Corrupt(format!(
                 "{}: record {lsn} at offset {at} has a valid checksum but an unreadable body",
                 path.display()
             )));
         };
-        out.push((lsn, mutations));
-        at = end + CHECKSUM;
+        out.records.push((lsn, mutations));
+        at = next;
+    }
+    out.stopped_at = at;
+    let mut from = at + 1;
+    while let Some(found) = bytes
+        .get(from..)
+        .and_then(|rest| rest.windows(MAGIC.len()).position(|w| w == MAGIC))
+    {
+        let candidate = from + found;
+        if let Some((lsn, _, _)) = record_at(&bytes, candidate) {
+            out.beyond.push(lsn);
+        }
+        from = candidate + 1;
     }
     Ok(out)
 }
@@ -299,9 +329,14 @@ pub fn recover(path: &Path) -> Result<Vec<(u64, Vec<Mutation>)>, StoreError> {
 /// database then holds.
 pub fn replay(
     txn: &WriteTransaction,
-    records: Vec<(u64, Vec<Mutation>)>,
+    recovered: Recovered,
     path: &Path,
 ) -> Result<(u64, u64), StoreError> {
+    let Recovered {
+        records,
+        stopped_at,
+        beyond,
+    } = recovered;
     let mut applied = 0u64;
     let meta = txn.open_table(schema::META).map_err(storage)?;
     let mut durable = match meta.get(schema::META_WAL_LSN).map_err(storage)? {
@@ -326,6 +361,16 @@ pub fn replay(
         }
         durable = lsn;
         applied += 1;
+    }
+    // A torn tail has nothing newer after it; a newer intact record means a record in the
+    // middle was damaged, and acknowledged writes would be lost by going on.
+    if let Some(newer) = beyond.iter().copied().filter(|l| *l > durable).max() {
+        return Err(StoreError::Corrupt(format!(
+            "{}: the write-ahead log is damaged at offset {stopped_at} (after record \
+             {durable}), yet record {newer} further on is intact: acknowledged writes would be \
+             lost; restore from a backup, or move the log aside to accept the loss",
+            path.display()
+        )));
     }
     drop(tables);
     let mut meta = txn.open_table(schema::META).map_err(storage)?;
@@ -423,7 +468,7 @@ mod tests {
         for lsn in 5..9 {
             wal.append(lsn, &payload_of(&sample())).expect("append");
         }
-        let got = recover(&path).expect("recover");
+        let got = recover(&path).expect("recover").records;
         assert_eq!(
             got.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
             vec![5, 6, 7, 8]
@@ -434,7 +479,12 @@ mod tests {
         wal.restart();
         wal.append(9, &payload_of(&sample()[..1])).expect("append");
         let got = recover(&path).expect("recover");
-        assert_eq!(got.iter().map(|(l, _)| *l).collect::<Vec<_>>(), vec![9]);
+        assert_eq!(
+            got.records.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
+            vec![9]
+        );
+        // The previous cycle's leftovers are seen, and are all older.
+        assert!(got.beyond.iter().all(|l| *l < 9), "{:?}", got.beyond);
 
         // Any flipped byte in the live record ends the log before it.
         let clean = std::fs::read(&path).expect("read");
@@ -447,13 +497,53 @@ mod tests {
             let mut bytes = clean.clone();
             bytes[i] ^= 0x40;
             std::fs::write(&path, &bytes).expect("write");
-            assert!(recover(&path).expect("recover").is_empty(), "byte {i}");
+            assert!(
+                recover(&path).expect("recover").records.is_empty(),
+                "byte {i}"
+            );
         }
         // A torn record (cut anywhere) is no record.
         for cut in 0..record_len {
             std::fs::write(&path, &clean[..cut]).expect("write");
-            assert!(recover(&path).expect("recover").is_empty(), "cut {cut}");
+            assert!(
+                recover(&path).expect("recover").records.is_empty(),
+                "cut {cut}"
+            );
         }
+    }
+
+    #[test]
+    fn damage_in_the_middle_is_refused_a_torn_tail_is_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db.wal");
+        let db = redb::Database::create(dir.path().join("db.redb")).expect("db");
+        {
+            let txn = db.begin_write().expect("write");
+            RowTables::open(&txn).expect("tables");
+            txn.commit().expect("commit");
+        }
+        let mut wal = Wal::open(&path, 1).expect("open");
+        let mut starts = Vec::new();
+        for lsn in 1..=4 {
+            starts.push(wal.written() as usize);
+            wal.append(lsn, &payload_of(&sample())).expect("append");
+        }
+        let clean = std::fs::read(&path).expect("read");
+        let replay_of = |bytes: &[u8]| {
+            std::fs::write(&path, bytes).expect("write");
+            let txn = db.begin_write().expect("write");
+            let r = replay(&txn, recover(&path).expect("recover"), &path);
+            txn.abort().expect("abort");
+            r
+        };
+        // Record 2 damaged: 3 and 4 are intact after it, so replay refuses.
+        let mut bytes = clean.clone();
+        bytes[starts[1] + HEADER + 3] ^= 0x10;
+        let err = replay_of(&bytes).expect_err("damage in the middle");
+        assert!(err.to_string().contains("record 4"), "{err}");
+        // Record 4 torn (the crash case): 1 to 3 replay.
+        let torn = &clean[..clean.len() - 5];
+        assert_eq!(replay_of(torn).expect("torn tail"), (3, 3));
     }
 
     #[test]
@@ -462,6 +552,7 @@ mod tests {
         assert!(
             recover(&dir.path().join("none.wal"))
                 .expect("recover")
+                .records
                 .is_empty()
         );
     }
