@@ -254,36 +254,29 @@ fn operations(store: &RedbStore) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Registers a Secret Data `uid` for alice, with its audit record, in one commit.
+fn register_audited(store: &RedbStore, uid: &str, key: u32) -> Result<Vec<u64>, StoreError> {
+    store.commit_audited(
+        WriteSet {
+            writes: vec![Write::Put {
+                object: secret(uid, "alice", key_bytes(key)),
+                expect: Expect::Absent,
+            }],
+        },
+        vec![store_common::audit_event("Register", uid)],
+    )
+}
+
 #[test]
 fn audit_records_commit_with_writes_and_reads_follow_shortly() {
     let s = fresh();
     let (store, _, _) = open(s.dir.path());
-    store
-        .commit_audited(
-            WriteSet {
-                writes: vec![Write::Put {
-                    object: secret("a1", "alice", key_bytes(1)),
-                    expect: Expect::Absent,
-                }],
-            },
-            vec![store_common::audit_event("Register", "a1")],
-        )
-        .expect("commit");
+    register_audited(&store, "a1", 1).expect("commit");
     // Written with the change: there as soon as commit returns.
     assert_eq!(operations(&store), vec![("Register".into(), "a1".into())]);
 
     // A conflicting set appends nothing.
-    let err = store
-        .commit_audited(
-            WriteSet {
-                writes: vec![Write::Put {
-                    object: secret("a1", "alice", key_bytes(2)),
-                    expect: Expect::Absent,
-                }],
-            },
-            vec![store_common::audit_event("Register", "a1")],
-        )
-        .expect_err("conflict");
+    let err = register_audited(&store, "a1", 2).expect_err("conflict");
     assert!(matches!(err, StoreError::Conflict));
 
     // A read's record waits for a write to carry it, or for the linger time.
@@ -326,17 +319,7 @@ fn a_tampered_audit_log_fails_verification() {
     let s = fresh();
     let (store, _, _) = open(s.dir.path());
     for i in 0..5 {
-        store
-            .commit_audited(
-                WriteSet {
-                    writes: vec![Write::Put {
-                        object: secret(&format!("t{i}"), "alice", key_bytes(i)),
-                        expect: Expect::Absent,
-                    }],
-                },
-                vec![store_common::audit_event("Register", &format!("t{i}"))],
-            )
-            .expect("commit");
+        register_audited(&store, &format!("t{i}"), i).expect("commit");
     }
     kmipd::store::verify_audit(&store).expect("intact");
     drop(store);

@@ -123,14 +123,20 @@ impl Default for Shared {
 }
 
 impl Shared {
-    pub fn submit(&self, job: Job) -> Result<(), StoreError> {
-        let mut q = self
+    /// The queue, locked, if the store still takes work.
+    fn open_queue(&self) -> Result<std::sync::MutexGuard<'_, Queue>, StoreError> {
+        let q = self
             .queue
             .lock()
             .map_err(|_| StoreError::Storage("commit queue poisoned".into()))?;
         if q.shutdown || q.stopped {
             return Err(StoreError::Storage("the store is closed".into()));
         }
+        Ok(q)
+    }
+
+    pub fn submit(&self, job: Job) -> Result<(), StoreError> {
+        let mut q = self.open_queue()?;
         q.jobs.push_back(job);
         drop(q);
         self.wake.notify_one();
@@ -140,13 +146,7 @@ impl Shared {
     /// Queues audit events to be committed with the next batch, or after
     /// [`AUDIT_LINGER`] at the latest; does not wait.
     pub fn record(&self, events: Vec<AuditEvent>) -> Result<(), StoreError> {
-        let mut q = self
-            .queue
-            .lock()
-            .map_err(|_| StoreError::Storage("commit queue poisoned".into()))?;
-        if q.shutdown || q.stopped {
-            return Err(StoreError::Storage("the store is closed".into()));
-        }
+        let mut q = self.open_queue()?;
         q.pending_audit.extend(events);
         // The committer learns of a new linger period once; within it, events just pile up.
         let first = q.pending_since.is_none();
