@@ -145,10 +145,11 @@ impl Session {
     /// Runs `f` (handler work) without holding up the async worker threads; `None` if it
     /// panicked.
     ///
-    /// - When another handler is running, `f` joins the queue of the handler threads
-    ///   ([`HandlerPool`]): a busy thread takes it as soon as it is free, with no thread
-    ///   switch of its own, and this task awaits the answer.
-    /// - When it is the only one (a quiet server, one client), `f` runs here after
+    /// - When another handler is running or a handler thread is awake, `f` joins the queue
+    ///   of the handler threads ([`HandlerPool`]): a busy or spinning thread takes it with
+    ///   no wake-up of its own, and this task awaits the answer.
+    /// - When it is the only one and the handler threads sleep (a quiet server, one
+    ///   client), `f` runs here after
     ///   [`block_in_place`] has handed this thread's worker core (run queue, I/O and timer
     ///   duties) to another thread, so every other task keeps running: no wake-up sits on
     ///   the request's path, where the pool would need two (a handler thread, then this
