@@ -439,8 +439,11 @@ pub fn run_rotate(store_key: bool, args: &ServeArgs, out: &mut dyn Write) -> Res
                 .map_err(|e| e.to_string())?;
                 crate::server::admin::store_key_message(&r)
             } else {
-                let r = crate::store::admin::rotate_master_key(store.database(), provider.as_ref())
-                    .map_err(|e| e.to_string())?;
+                let r = crate::store::admin::rotate_master_key(
+                    store.database().map_err(|e| e.to_string())?,
+                    provider.as_ref(),
+                )
+                .map_err(|e| e.to_string())?;
                 crate::server::admin::master_message(&r)
             }
         }

@@ -31,6 +31,36 @@ fn open(dir: &std::path::Path) -> (RedbStore, Arc<kmipd::store::KeyringSealer>, 
     (store, sealer, provider)
 }
 
+/// A batch is answered once its log record is durable and committed to redb just after;
+/// a read that comes in between waits for that commit. Every answered write must be seen by
+/// the very next read, by UID and by Locate, and the test checks that reads did land in the
+/// window (else it proves nothing).
+#[test]
+fn an_answered_write_is_seen_by_the_next_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _, _) = open(dir.path());
+    for i in 0..400u32 {
+        let uid = format!("seen-{i}");
+        store
+            .commit(WriteSet {
+                writes: vec![Write::Put {
+                    object: symmetric(&uid, &format!("name-{i}"), "g", key_bytes(i)),
+                    expect: Expect::Absent,
+                }],
+            })
+            .expect("commit");
+        assert!(store.get(&uid).expect("get").is_some(), "{uid} not visible");
+        assert_eq!(
+            store_common::by_name(&store, &format!("name-{i}")),
+            vec![uid.clone()]
+        );
+    }
+    assert_eq!(store.count().expect("count"), 400);
+    let waits = store.stats().visibility_waits;
+    assert!(waits > 0, "no read landed between an answer and its commit");
+    eprintln!("reads that waited for a commit: {waits} of 1200");
+}
+
 #[test]
 fn concurrent_writers_share_commits() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -198,9 +228,16 @@ fn store_key_rotation_resumes() {
         // First part of a rotation: new key current and recorded, position at 100.
         let staged = sealer.keyring().rotate_store_key(&provider).expect("stage");
         let version = staged.record().version;
-        kmipd::store::sealer::write_store_keys(store.database(), &[staged.record().clone()])
-            .expect("persist");
-        let txn = store.database().begin_write().expect("write");
+        kmipd::store::sealer::write_store_keys(
+            store.database().expect("database"),
+            &[staged.record().clone()],
+        )
+        .expect("persist");
+        let txn = store
+            .database()
+            .expect("database")
+            .begin_write()
+            .expect("write");
         txn.open_table(kmipd::store::redb::schema::META)
             .expect("meta")
             .insert(

@@ -135,8 +135,11 @@ fn run_command(
         }
         ("backup", _) => Err("backup needs an absolute path".into()),
         ("rotate-master-key", "") => {
-            let r = admin::rotate_master_key(target.store.database(), target.provider.as_ref())
-                .map_err(|e| e.to_string())?;
+            let r = admin::rotate_master_key(
+                target.store.database().map_err(|e| e.to_string())?,
+                target.provider.as_ref(),
+            )
+            .map_err(|e| e.to_string())?;
             Ok(master_message(&r))
         }
         ("rotate-store-key", "") => {
@@ -156,7 +159,7 @@ fn run_command(
                 "" => None,
                 h => Some(h.parse::<ChainHead>().map_err(|e| e.to_string())?),
             };
-            audit_verify(target.store.database(), anchor)
+            audit_verify(target.store.database().map_err(|e| e.to_string())?, anchor)
         }
         ("audit-show", rest) => {
             let mut parts = rest.split(' ');
@@ -168,7 +171,7 @@ fn run_command(
                 return Err("audit-show needs <from> <limit> text|json".into());
             };
             audit_show(
-                target.store.database(),
+                target.store.database().map_err(|e| e.to_string())?,
                 from,
                 limit,
                 format == "json",

@@ -106,7 +106,7 @@ pub struct BackupReport {
 /// A consistent snapshot of a running store: one read transaction copied into a fresh redb
 /// file. Material stays sealed; the store key records stay wrapped.
 pub fn backup(store: &RedbStore, out: &Path) -> Result<BackupReport, StoreError> {
-    snapshot(store.database(), out)
+    snapshot(store.database()?, out)
 }
 
 /// [`backup`] of a store no process has open.
@@ -379,7 +379,7 @@ pub fn rotate_store_key(
     mut progress: impl FnMut(u64, u64),
 ) -> Result<StoreRotationReport, StoreError> {
     let keyring = sealer.keyring();
-    let (version, mut position, resumed) = match rotation_state(store.database())? {
+    let (version, mut position, resumed) = match rotation_state(store.database()?)? {
         Some((version, position)) => {
             if keyring.current_version() != version {
                 return Err(StoreError::Sealing(format!(
@@ -493,7 +493,7 @@ fn next_batch(
     sealer: &KeyringSealer,
     position: u64,
 ) -> Result<(ResealBatch, Option<u64>, u64), StoreError> {
-    let txn = store.database().begin_read().map_err(storage)?;
+    let txn = store.database()?.begin_read().map_err(storage)?;
     let sequence = txn.open_table(schema::SEQUENCE).map_err(storage)?;
     let objects = txn.open_table(schema::OBJECTS).map_err(storage)?;
     let mut batch = Vec::new();

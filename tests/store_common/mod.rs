@@ -300,7 +300,8 @@ pub fn rotations_backup_restore(p: &dyn MasterKeyProvider, dir: &Path) {
             symmetric(&format!("r{i}"), &format!("n{i}"), "g", key_bytes(i)),
         );
     }
-    let m = admin::rotate_master_key(store.database(), p).expect("master rotation");
+    let m =
+        admin::rotate_master_key(store.database().expect("database"), p).expect("master rotation");
     assert_eq!(m.store_keys_rewrapped, 1);
     let mut calls = Vec::new();
     let r = admin::rotate_store_key(&store, &sealer, p, |d, t| calls.push((d, t)))

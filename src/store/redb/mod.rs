@@ -230,6 +230,9 @@ pub struct StoreStats {
     /// Write-ahead log records applied when the database was opened (non-zero only after
     /// an unclean stop).
     pub replayed_records: u64,
+    /// Reads that waited for a batch answered before its commit (see
+    /// [`committer::Shared::wait_visible`]).
+    pub visibility_waits: u64,
 }
 
 /// The redb object store. Cheap to share behind an `Arc`; dropping it stops the committer
@@ -285,9 +288,10 @@ impl RedbStore {
         path: &Path,
         sealer: Arc<dyn MaterialSealer>,
     ) -> Result<Self, StoreError> {
-        let wal = wal::Wal::open(&wal::path_for(path), durable_lsn(&db)? + 1)?;
+        let lsn = durable_lsn(&db)?;
+        let wal = wal::Wal::open(&wal::path_for(path), lsn + 1)?;
         let db = Arc::new(db);
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared::at_lsn(lsn));
         let handle = {
             let db = db.clone();
             let shared = shared.clone();
@@ -312,9 +316,11 @@ impl RedbStore {
         &self.path
     }
 
-    /// The redb database, for administrative reads (backup).
-    pub fn database(&self) -> &Database {
-        &self.db
+    /// The redb database, for administrative reads (backup), once every write already
+    /// answered is visible in it (see [`committer::Shared::wait_visible`]).
+    pub fn database(&self) -> Result<&Database, StoreError> {
+        self.shared.wait_visible()?;
+        Ok(&self.db)
     }
 
     pub fn stats(&self) -> StoreStats {
@@ -323,6 +329,7 @@ impl RedbStore {
             committed_sets: self.shared.sets.load(Ordering::Relaxed),
             locate_rows_examined: self.rows_examined.load(Ordering::Relaxed),
             replayed_records: self.replayed,
+            visibility_waits: self.shared.visibility_waits.load(Ordering::Relaxed),
         }
     }
 
@@ -435,6 +442,7 @@ impl Drop for RedbStore {
 
 impl ObjectStore for RedbStore {
     fn get(&self, unique_identifier: &str) -> Result<Option<ManagedObject>, StoreError> {
+        self.shared.wait_visible()?;
         let txn = self.db.begin_read().map_err(storage)?;
         let objects = txn.open_table(schema::OBJECTS).map_err(storage)?;
         let record = match redb::ReadableTable::get(&objects, unique_identifier).map_err(storage)? {
@@ -445,6 +453,7 @@ impl ObjectStore for RedbStore {
     }
 
     fn locate(&self, query: &Query) -> Result<Located, StoreError> {
+        self.shared.wait_visible()?;
         let txn = self.db.begin_read().map_err(storage)?;
         let (located, rows) = locate::locate(&txn, query)?;
         self.rows_examined.fetch_add(rows, Ordering::Relaxed);
@@ -474,14 +483,15 @@ impl ObjectStore for RedbStore {
     }
 
     fn audit_records(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        audit_records_in(&self.db, from, limit)
+        audit_records_in(self.database()?, from, limit)
     }
 
     fn audit_head(&self) -> Result<ChainHead, StoreError> {
-        audit_head_in(&self.db)
+        audit_head_in(self.database()?)
     }
 
     fn count(&self) -> Result<u64, StoreError> {
+        self.shared.wait_visible()?;
         let txn = self.db.begin_read().map_err(storage)?;
         let objects = txn.open_table(schema::OBJECTS).map_err(storage)?;
         objects.len().map_err(storage)
