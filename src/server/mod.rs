@@ -13,11 +13,14 @@
 //!   has held it against [`Limits::max_message_size`];
 //! - every wait on a client is bounded: the handshake by [`Limits::handshake_timeout`],
 //!   reads and writes by [`Limits::idle_timeout`];
-//! - request handling is synchronous and never holds an async worker: on the multi-threaded
-//!   runtime the connection's thread first hands its worker core to another thread
-//!   (`block_in_place`), elsewhere the handler runs on the blocking pool; a request that
-//!   writes stops where its write set is queued for the durable commit, and the connection
-//!   awaits the commit asynchronously: no thread sits blocked through an fsync;
+//! - request handling is synchronous and never holds an async worker: under load it runs
+//!   on the handler threads (`pool`); a lone request on a quiet server runs on the
+//!   connection's thread after it has handed its worker core to another thread
+//!   (`block_in_place`); on other runtimes, on the blocking pool. A request that writes
+//!   stops where its write set is queued for the durable commit, and the connection awaits
+//!   the commit asynchronously, so no handler thread sits blocked through an fsync (the
+//!   lone request alone polls for its answer for up to 2 ms first: see
+//!   `connection::settle_alone`);
 //! - logs carry the peer address and principal, never message contents.
 //!
 //! This module may import anything; only it (and `main.rs`) touch sockets and the clock.

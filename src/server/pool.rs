@@ -1,7 +1,7 @@
 //! Handler threads: a small fixed set of threads that run request handlers taken from one
 //! queue, so that under load a request is handed over without a thread switch of its own.
 //!
-//! Handlers never wait for an fsync (writes are awaited asynchronously, see
+//! Handler threads never wait for an fsync (writes are awaited asynchronously, see
 //! [`super::Staged`]), so their work is CPU work: one thread per core is enough. A busy
 //! thread takes the next job as soon as it finishes one; a thread that finds the queue
 //! empty keeps looking for [`SPIN`] (yielding the CPU to anything runnable between looks)

@@ -751,6 +751,38 @@ impl<'t> Tables<'t> {
     }
 }
 
+/// The index entries to remove and to add to go from `before` to `after` (both sorted and
+/// without duplicates, as [`schema::index_entries`] makes them); entries in both stay.
+fn index_changes<'a>(
+    before: &'a [IndexPrefix],
+    after: &'a [IndexPrefix],
+) -> (Vec<&'a [u8]>, Vec<&'a [u8]>) {
+    let (mut removed, mut added) = (Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    while i < before.len() || j < after.len() {
+        match (before.get(i), after.get(j)) {
+            (Some(b), Some(a)) if b == a => {
+                i += 1;
+                j += 1;
+            }
+            (Some(b), Some(a)) if b < a => {
+                removed.push(b.1.as_slice());
+                i += 1;
+            }
+            (Some(_), Some(a)) | (None, Some(a)) => {
+                added.push(a.1.as_slice());
+                j += 1;
+            }
+            (Some(b), None) => {
+                removed.push(b.1.as_slice());
+                i += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    (removed, added)
+}
+
 /// Checks then applies one write set. `Conflict` leaves the tables untouched; any other
 /// error may leave them half-applied, and the caller aborts the transaction.
 fn apply_set(
@@ -781,8 +813,15 @@ fn apply_set(
                 let old = read_record(&t.rows.objects, &p.unique_identifier)?;
                 let (seq, revision) = match old {
                     Some(old) => {
-                        for (_, prefix) in record_index(&old)? {
-                            t.index_entry(&prefix, old.seq, false)?;
+                        // Only the entries that change: an update (Activate, Revoke,
+                        // Destroy, an attribute) touches two or three of a dozen.
+                        let before = record_index(&old)?;
+                        let (removed, added) = index_changes(&before, &p.index);
+                        for prefix in removed {
+                            t.index_entry(prefix, old.seq, false)?;
+                        }
+                        for prefix in added {
+                            t.index_entry(prefix, old.seq, true)?;
                         }
                         (old.seq, old.revision + 1)
                     }
@@ -790,12 +829,12 @@ fn apply_set(
                         let seq = t.next_seq;
                         t.next_seq += 1;
                         t.put_sequence(seq, &p.unique_identifier)?;
+                        for (_, prefix) in &p.index {
+                            t.index_entry(prefix, seq, true)?;
+                        }
                         (seq, 1)
                     }
                 };
-                for (_, prefix) in &p.index {
-                    t.index_entry(prefix, seq, true)?;
-                }
                 let record = schema::record_bytes(
                     seq,
                     revision,
@@ -825,6 +864,40 @@ fn apply_set(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_changes_are_the_difference_of_sorted_entry_lists() {
+        use schema::Index;
+        let e = |i: Index, v: &[u8]| (i, v.to_vec());
+        let before = vec![
+            e(Index::ObjectType, b"a"),
+            e(Index::Name, b"n1"),
+            e(Index::State, b"1"),
+            e(Index::Date, b"d1"),
+        ];
+        let mut after = vec![
+            e(Index::ObjectType, b"a"),
+            e(Index::Name, b"n1"),
+            e(Index::State, b"4"),
+            e(Index::Date, b"d1"),
+            e(Index::Date, b"d2"),
+        ];
+        let mut before_sorted = before.clone();
+        before_sorted.sort();
+        after.sort();
+        let (removed, added) = index_changes(&before_sorted, &after);
+        assert_eq!(removed, vec![b"1".as_slice()]);
+        let mut added = added;
+        added.sort();
+        assert_eq!(added, vec![b"4".as_slice(), b"d2".as_slice()]);
+        // Nothing in common: everything goes and comes; identical: nothing moves.
+        let (r, a) = index_changes(&before_sorted, &[]);
+        assert_eq!((r.len(), a.len()), (4, 0));
+        let (r, a) = index_changes(&[], &after);
+        assert_eq!((r.len(), a.len()), (0, 5));
+        let (r, a) = index_changes(&after, &after);
+        assert!(r.is_empty() && a.is_empty());
+    }
 
     #[test]
     fn reads_wait_for_the_commit_of_an_answered_batch_and_fail_if_it_never_comes() {
