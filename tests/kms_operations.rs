@@ -440,3 +440,94 @@ async fn each_operation_in_each_version() {
         kmsd.server.shutdown().await;
     }
 }
+
+/// The in-memory store, answering each commit from another thread after a delay, as the
+/// redb committer answers after its fsync.
+struct LateStore {
+    inner: kmipd::store::memory::MemoryStore,
+    delay_ms: std::sync::atomic::AtomicU64,
+    answered: std::sync::atomic::AtomicU64,
+}
+
+impl kmipd::store::ObjectStore for LateStore {
+    fn get(
+        &self,
+        uid: &str,
+    ) -> Result<Option<kmipd::store::ManagedObject>, kmipd::store::StoreError> {
+        self.inner.get(uid)
+    }
+    fn locate(
+        &self,
+        query: &kmipd::store::Query,
+    ) -> Result<kmipd::store::Located, kmipd::store::StoreError> {
+        self.inner.locate(query)
+    }
+    fn submit_audited(
+        &self,
+        writes: kmipd::store::WriteSet,
+        audit: Vec<kmipd::audit::AuditEvent>,
+    ) -> Result<kmipd::store::CommitWait, kmipd::store::StoreError> {
+        // Applied now (the state a fsynced batch has), answered later.
+        let result = self.inner.commit_audited(writes, audit);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let delay = std::time::Duration::from_millis(
+            self.delay_ms.load(std::sync::atomic::Ordering::SeqCst),
+        );
+        std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            drop(tx.send(result));
+        });
+        self.answered
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(rx)
+    }
+    fn record(
+        &self,
+        events: Vec<kmipd::audit::AuditEvent>,
+    ) -> Result<(), kmipd::store::StoreError> {
+        self.inner.record(events)
+    }
+    fn audit_records(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, kmipd::store::StoreError> {
+        self.inner.audit_records(from, limit)
+    }
+    fn audit_head(&self) -> Result<kmipd::audit::ChainHead, kmipd::store::StoreError> {
+        self.inner.audit_head()
+    }
+    fn count(&self) -> Result<u64, kmipd::store::StoreError> {
+        self.inner.count()
+    }
+}
+
+/// On the multi-threaded runtime, as `kmipd serve` runs: a lone write request on a quiet
+/// server polls for its commit's answer on its own thread for up to 2 ms
+/// (`connection::settle_alone`), and past that hands the wait back to its task. Both ways,
+/// and with requests alternating between them on one connection, every answer is right
+/// and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lone_writes_are_answered_whether_the_commit_is_quick_or_slow() {
+    let store = std::sync::Arc::new(LateStore {
+        inner: kmipd::store::memory::MemoryStore::new(),
+        delay_ms: std::sync::atomic::AtomicU64::new(0),
+        answered: std::sync::atomic::AtomicU64::new(0),
+    });
+    let kmsd = Kmsd::start_with(test_limits(), store.clone()).await;
+    let mut c = kmsd.connect().await;
+    for (i, delay_ms) in [0u64, 30, 0, 1, 30, 0].into_iter().enumerate() {
+        store
+            .delay_ms
+            .store(delay_ms, std::sync::atomic::Ordering::SeqCst);
+        let uid = c.create(V1_4, 256, &format!("late-{i}")).await;
+        let got = c.get(V1_4, &uid, None).await;
+        assert_eq!(got.unique_identifier, uid, "commit delay {delay_ms} ms");
+        assert_eq!(c.state(V2_1, &uid).await, State::PreActive);
+    }
+    assert_eq!(
+        store.answered.load(std::sync::atomic::Ordering::SeqCst),
+        6,
+        "one commit per Create"
+    );
+}

@@ -317,7 +317,7 @@ const ALONE_COMMIT_POLL: Duration = Duration::from_millis(2);
 /// Awaited asynchronously, it has to wake a sleeping async worker (an eventfd write, an
 /// inter-processor interrupt and a host wake-up of the idle vCPU on a virtual machine);
 /// seen by a thread that is still running, it costs nothing. Create on one connection:
-/// +21% (A/B in `docs/benchmarks.md`). The CPU this burns is CPU a quiet server has spare:
+/// +19% (A/B in `docs/benchmarks.md`). The CPU this burns is CPU a quiet server has spare:
 /// a request arriving meanwhile finds this handler counted as running and goes to the
 /// handler threads, and `yield_now` gives way to anything runnable.
 fn settle_alone(handler: &dyn super::Handler, mut staged: Staged) -> Staged {

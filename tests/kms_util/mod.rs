@@ -38,9 +38,14 @@ pub struct Kmsd {
 
 impl Kmsd {
     pub async fn start(limits: Limits) -> Kmsd {
+        Self::start_with(limits, Arc::new(MemoryStore::new())).await
+    }
+
+    /// As [`Kmsd::start`], over the given store.
+    pub async fn start_with(limits: Limits, store: Arc<dyn kmipd::store::ObjectStore>) -> Kmsd {
         let (dir, pki) = server_util::new_pki();
         let settings = server_util::settings(server_util::tls_settings(&pki), limits);
-        let kms = Kms::new(Arc::new(MemoryStore::new()));
+        let kms = Kms::new(store);
         let server = TestServer::start(settings, KmsHandler { kms: Arc::new(kms) }).await;
         Kmsd { server, pki, dir }
     }
