@@ -186,7 +186,7 @@ pub fn create(request: &CreateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Create
         Some(&bytes),
         ctx.now,
     )?;
-    ctx.txn.put(ManagedObject {
+    ctx.txn.put_new(ManagedObject {
         unique_identifier: uid.clone(),
         object_type: ObjectType::SymmetricKey,
         owner: ctx.principal.name.clone(),
@@ -345,7 +345,7 @@ pub fn register(
         material.as_deref(),
         ctx.now,
     )?;
-    ctx.txn.put(ManagedObject {
+    ctx.txn.put_new(ManagedObject {
         unique_identifier: uid.clone(),
         object_type: request.object_type,
         owner: ctx.principal.name.clone(),

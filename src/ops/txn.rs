@@ -13,9 +13,9 @@ pub struct Txn<'s> {
     store: &'s dyn ObjectStore,
     /// The revision each touched object had in the store (`Expect::Absent` if none).
     base: HashMap<String, Expect>,
-    /// Changes in order: the object's new state (`None`: deleted), and the state it replaced
-    /// in this transaction, for rollback.
-    log: Vec<(String, Option<ManagedObject>, Option<Option<ManagedObject>>)>,
+    /// Changes in order: the object changed and the state it had in this transaction
+    /// before (for rollback; its new state is in `current`).
+    log: Vec<(String, Option<Option<ManagedObject>>)>,
     current: HashMap<String, Option<ManagedObject>>,
 }
 
@@ -51,13 +51,24 @@ impl<'s> Txn<'s> {
         if !self.base.contains_key(&uid) {
             self.get(&uid)?;
         }
-        let previous = self.current.insert(uid.clone(), state.clone());
-        self.log.push((uid, state, previous));
+        let previous = self.current.insert(uid.clone(), state);
+        self.log.push((uid, previous));
         Ok(())
     }
 
     /// Creates or replaces an object.
     pub fn put(&mut self, object: ManagedObject) -> Result<(), StoreError> {
+        self.record(object.unique_identifier.clone(), Some(object))
+    }
+
+    /// Creates an object under an identifier this server has just generated (a random
+    /// 122-bit UUID): nobody can know it yet, so the store is not asked whether it exists.
+    /// The commit still expects it absent, so a collision would come back as a conflict
+    /// (and the batch would run again, with a new identifier) instead of overwriting.
+    pub fn put_new(&mut self, object: ManagedObject) -> Result<(), StoreError> {
+        self.base
+            .entry(object.unique_identifier.clone())
+            .or_insert(Expect::Absent);
         self.record(object.unique_identifier.clone(), Some(object))
     }
 
@@ -74,7 +85,7 @@ impl<'s> Txn<'s> {
     /// Takes back every change made after `mark`.
     pub fn rollback_to(&mut self, mark: usize) {
         while self.log.len() > mark {
-            if let Some((uid, _, previous)) = self.log.pop() {
+            if let Some((uid, previous)) = self.log.pop() {
                 match previous {
                     Some(state) => {
                         self.current.insert(uid, state);
@@ -103,5 +114,47 @@ impl<'s> Txn<'s> {
             }
         }
         (!writes.is_empty()).then_some(WriteSet { writes })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kmip::ObjectType;
+    use crate::store::memory::MemoryStore;
+
+    fn opaque(uid: &str, owner: &str) -> ManagedObject {
+        ManagedObject {
+            unique_identifier: uid.into(),
+            object_type: ObjectType::OpaqueObject,
+            owner: owner.into(),
+            attributes: Vec::new(),
+            object: None,
+            revision: 0,
+        }
+    }
+
+    #[test]
+    fn put_new_never_overwrites_an_existing_object() {
+        let store = MemoryStore::new();
+        let mut txn = Txn::new(&store);
+        txn.put_new(opaque("u1", "alice")).expect("put");
+        store
+            .commit(txn.into_write_set().expect("a write"))
+            .expect("first commit");
+
+        // The same identifier again (a collision): the write set expects it absent.
+        let mut txn = Txn::new(&store);
+        txn.put_new(opaque("u1", "mallory")).expect("put");
+        let writes = txn.into_write_set().expect("a write");
+        assert!(matches!(
+            &writes.writes[..],
+            [Write::Put {
+                expect: Expect::Absent,
+                ..
+            }]
+        ));
+        assert!(matches!(store.commit(writes), Err(StoreError::Conflict)));
+        assert_eq!(store.get("u1").expect("get").expect("kept").owner, "alice");
     }
 }
