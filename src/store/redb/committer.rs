@@ -905,12 +905,15 @@ mod tests {
         shared.wait_visible().expect("nothing in flight: no wait");
         assert_eq!(shared.visibility_waits.load(Ordering::Relaxed), 0);
 
-        // Batch 8 answered, not yet committed: a read waits until it is.
-        shared.durable_lsn.store(8, Ordering::SeqCst);
-        let reader = {
+        // Batch `lsn` answered, not yet committed, and a read starts on another thread.
+        let answered_then_read = |lsn: u64| {
+            shared.durable_lsn.store(lsn, Ordering::SeqCst);
             let shared = shared.clone();
             std::thread::spawn(move || shared.wait_visible())
         };
+
+        // The read waits until batch 8 is committed.
+        let reader = answered_then_read(8);
         std::thread::sleep(Duration::from_millis(50));
         assert!(!reader.is_finished(), "the read went ahead of the commit");
         shared.set_visible(8);
@@ -918,11 +921,7 @@ mod tests {
         assert_eq!(shared.visibility_waits.load(Ordering::Relaxed), 1);
 
         // Batch 9 answered, then the committer stops: the read fails instead of hanging.
-        shared.durable_lsn.store(9, Ordering::SeqCst);
-        let reader = {
-            let shared = shared.clone();
-            std::thread::spawn(move || shared.wait_visible())
-        };
+        let reader = answered_then_read(9);
         std::thread::sleep(Duration::from_millis(20));
         shared.halt();
         let err = reader.join().expect("reader").expect_err("halted");
