@@ -117,7 +117,8 @@ pub struct Shared {
     pub durable_lsn: AtomicU64,
     /// The last log record whose transaction is committed, visible to readers.
     pub visible_lsn: AtomicU64,
-    /// The committer has stopped after a failure: `visible_lsn` will not move again.
+    /// The committer thread has ended (shut down, or stopped by a failure): `visible_lsn`
+    /// will not move again.
     pub halted: AtomicBool,
     visible_lock: Mutex<()>,
     visible_cv: Condvar,
@@ -205,7 +206,8 @@ impl Shared {
         }
     }
 
-    /// Marks the committer stopped after a failure, failing waiting readers.
+    /// Marks the committer ended, failing readers still waiting for a commit (only a
+    /// failure leaves one: a clean shutdown commits every batch it answered).
     fn halt(&self) {
         self.halted.store(true, Ordering::SeqCst);
         let _guard = self.visible_lock.lock().unwrap_or_else(|e| e.into_inner());
