@@ -28,8 +28,8 @@ use kmipd::kmip::codec::DateTime;
 use kmipd::kmip::{CryptographicAlgorithm, LinkType, NameType, ObjectType, State};
 use kmipd::store::memory::MemoryStore;
 use kmipd::store::{
-    Expect, Filter, ManagedObject, ObjectStore, Query, RedbStore, StoreError, Write, WriteSet,
-    admin,
+    Expect, Filter, ManagedObject, ObjectStore, Query, RedbStore, StoreError, StoredObject, Write,
+    WriteSet, admin,
 };
 use kmipd::ttlv::{Tag, Value};
 use proptest::prelude::*;
@@ -283,6 +283,12 @@ fn run_model(ops: Vec<Op>) {
             Op::Get(u) => {
                 let uid = format!("u{u}");
                 same_result(redb.get(&uid), model.get(&uid), "get");
+                // Get's attribute-free read is the same object, owner and revision.
+                same_result(
+                    redb.get_object(&uid),
+                    model.get(&uid).map(|o| o.map(StoredObject::from)),
+                    "get_object",
+                );
             }
             Op::Locate(filters, owner, offset, limit) => {
                 let q = Query {
@@ -321,6 +327,11 @@ fn run_model(ops: Vec<Op>) {
     for u in 0..6 {
         let uid = format!("u{u}");
         same_result(redb.get(&uid), model.get(&uid), "final get");
+        same_result(
+            redb.get_object(&uid),
+            model.get(&uid).map(|o| o.map(StoredObject::from)),
+            "final get_object",
+        );
     }
 }
 

@@ -23,7 +23,7 @@
 //! reading), `worker` (set-up and the connection loop), `mix` (operation weights, PRNG),
 //! `histogram`, `report`.
 
-mod client;
+pub mod client;
 mod histogram;
 mod mix;
 mod report;

@@ -170,6 +170,25 @@ impl OpCtx<'_, '_> {
     }
 }
 
+impl OpCtx<'_, '_> {
+    /// [`OpCtx::object`] without the attributes, for operations that answer with the object
+    /// alone (Get): the store may skip decoding them.
+    pub fn object_only(
+        &mut self,
+        uid: &str,
+        operation: Operation,
+    ) -> Result<crate::store::StoredObject, OpError> {
+        let object = self
+            .txn
+            .get_object(uid)?
+            .ok_or_else(|| OpError::new(ResultReason::ItemNotFound, format!("no object {uid}")))?;
+        self.kms
+            .policy
+            .authorize(self.principal, operation, uid, &object.owner)?;
+        Ok(object)
+    }
+}
+
 /// Where [`Kms::handle_staged`] left a request.
 pub enum Staged {
     /// The response, ready to send.

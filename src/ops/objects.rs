@@ -366,7 +366,7 @@ pub fn register(
 /// where that reason does not exist.
 pub fn get(request: &GetRequest, ctx: &mut OpCtx<'_, '_>) -> Result<GetResponse, OpError> {
     let uid = ctx.uid(&request.unique_identifier)?;
-    let managed = ctx.object(&uid, Operation::Get)?;
+    let managed = ctx.object_only(&uid, Operation::Get)?;
     if request.key_wrapping_specification.is_some() || request.key_wrap_type.is_some() {
         return Err(OpError::new(
             ResultReason::FeatureNotSupported,

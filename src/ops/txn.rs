@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::store::{Expect, ManagedObject, ObjectStore, StoreError, Write, WriteSet};
+use crate::store::{Expect, ManagedObject, ObjectStore, StoreError, StoredObject, Write, WriteSet};
 
 pub struct Txn<'s> {
     store: &'s dyn ObjectStore,
@@ -35,6 +35,20 @@ impl<'s> Txn<'s> {
             return Ok(state.clone());
         }
         let stored = self.store.get(uid)?;
+        self.base.entry(uid.to_string()).or_insert(match &stored {
+            Some(o) => Expect::Revision(o.revision),
+            None => Expect::Absent,
+        });
+        Ok(stored)
+    }
+
+    /// The object without its attributes (see [`ObjectStore::get_object`]), as this batch
+    /// sees it. Remembered as read, like [`Txn::get`].
+    pub fn get_object(&mut self, uid: &str) -> Result<Option<StoredObject>, StoreError> {
+        if let Some(state) = self.current.get(uid) {
+            return Ok(state.clone().map(StoredObject::from));
+        }
+        let stored = self.store.get_object(uid)?;
         self.base.entry(uid.to_string()).or_insert(match &stored {
             Some(o) => Expect::Revision(o.revision),
             None => Expect::Absent,
@@ -156,5 +170,37 @@ mod tests {
         ));
         assert!(matches!(store.commit(writes), Err(StoreError::Conflict)));
         assert_eq!(store.get("u1").expect("get").expect("kept").owner, "alice");
+    }
+
+    #[test]
+    fn get_object_sees_the_batch_and_expects_what_it_read() {
+        let store = MemoryStore::new();
+        let mut txn = Txn::new(&store);
+        txn.put(opaque("u1", "alice")).expect("put");
+        store
+            .commit(txn.into_write_set().expect("a write"))
+            .expect("commit");
+
+        let mut txn = Txn::new(&store);
+        let read = txn.get_object("u1").expect("read").expect("present");
+        assert_eq!((read.owner.as_str(), read.revision), ("alice", 1));
+        // The batch's own writes come first: replaced, then deleted.
+        txn.put(opaque("u1", "bob")).expect("put");
+        assert_eq!(
+            txn.get_object("u1").expect("read").expect("present").owner,
+            "bob"
+        );
+        txn.delete("u1").expect("delete");
+        assert_eq!(txn.get_object("u1").expect("read"), None);
+        // The delete expects the revision get_object read.
+        let writes = txn.into_write_set().expect("a write");
+        assert!(matches!(
+            &writes.writes[..],
+            [Write::Delete {
+                expect: Expect::Revision(1),
+                ..
+            }]
+        ));
+        assert_eq!(Txn::new(&store).get_object("nope").expect("read"), None);
     }
 }

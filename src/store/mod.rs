@@ -72,6 +72,30 @@ impl ManagedObject {
     }
 }
 
+/// A managed object without its attributes: what Get answers with ([`ObjectStore::get_object`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredObject {
+    pub unique_identifier: String,
+    pub object_type: ObjectType,
+    /// The identity of the client that created or registered it.
+    pub owner: String,
+    /// The object itself, with its key material; `None` once destroyed.
+    pub object: Option<Object>,
+    pub revision: u64,
+}
+
+impl From<ManagedObject> for StoredObject {
+    fn from(m: ManagedObject) -> Self {
+        StoredObject {
+            unique_identifier: m.unique_identifier,
+            object_type: m.object_type,
+            owner: m.owner,
+            object: m.object,
+            revision: m.revision,
+        }
+    }
+}
+
 /// What a writer expects of the object before its write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expect {
@@ -186,6 +210,11 @@ pub trait MaterialSealer: Send + Sync {
 pub trait ObjectStore: Send + Sync {
     /// The object, or `None`.
     fn get(&self, unique_identifier: &str) -> Result<Option<ManagedObject>, StoreError>;
+    /// The object and its owner, without its attributes, for readers that need nothing
+    /// else (Get): a store that keeps attributes encoded can skip decoding them.
+    fn get_object(&self, unique_identifier: &str) -> Result<Option<StoredObject>, StoreError> {
+        Ok(self.get(unique_identifier)?.map(StoredObject::from))
+    }
     /// Identifiers matching a query, in a stable order (creation order), paged.
     fn locate(&self, query: &Query) -> Result<Located, StoreError>;
     /// Applies a write set atomically and durably, and appends `audit` to the audit log in

@@ -35,8 +35,8 @@ use zeroize::Zeroizing;
 use self::committer::{AdminJob, Job, PreparedPut, PreparedWrite, Shared};
 use self::schema::Record;
 use super::{
-    CommitWait, Located, ManagedObject, MaterialSealer, ObjectStore, Query, StoreError, Write,
-    WriteSet,
+    CommitWait, Located, ManagedObject, MaterialSealer, ObjectStore, Query, StoreError,
+    StoredObject, Write, WriteSet,
 };
 use crate::audit::{AuditEvent, ChainHead};
 use crate::crypto::MasterKeyProvider;
@@ -396,24 +396,26 @@ impl RedbStore {
     }
 
     /// Decodes a record into a managed object, opening its material.
+    /// The record's object, its sealed material opened; `None` once destroyed.
+    fn open_object(&self, uid: &str, record: &Record) -> Result<Option<Object>, StoreError> {
+        let Some(sealed) = &record.sealed else {
+            return Ok(None);
+        };
+        let plaintext = self.sealer.open(uid, sealed)?;
+        let item = crate::ttlv::decode(&plaintext)
+            .map_err(|e| StoreError::Corrupt(format!("{uid}: object TTLV: {e}")))?;
+        Object::read(&item, &cx())
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("{uid}: object: {e}")))
+    }
+
     pub(crate) fn materialize(
         &self,
         uid: &str,
         record: Record,
     ) -> Result<ManagedObject, StoreError> {
         let attributes = committer::decode_attributes(&record.attributes)?;
-        let object = match &record.sealed {
-            Some(sealed) => {
-                let plaintext = self.sealer.open(uid, sealed)?;
-                let item = crate::ttlv::decode(&plaintext)
-                    .map_err(|e| StoreError::Corrupt(format!("{uid}: object TTLV: {e}")))?;
-                Some(
-                    Object::read(&item, &cx())
-                        .map_err(|e| StoreError::Corrupt(format!("{uid}: object: {e}")))?,
-                )
-            }
-            None => None,
-        };
+        let object = self.open_object(uid, &record)?;
         Ok(ManagedObject {
             unique_identifier: uid.to_string(),
             object_type: ObjectType::from_u32(record.object_type),
@@ -450,6 +452,23 @@ impl ObjectStore for RedbStore {
             None => return Ok(None),
         };
         self.materialize(unique_identifier, record).map(Some)
+    }
+
+    fn get_object(&self, unique_identifier: &str) -> Result<Option<StoredObject>, StoreError> {
+        self.shared.wait_visible()?;
+        let txn = self.db.begin_read().map_err(storage)?;
+        let objects = txn.open_table(schema::OBJECTS).map_err(storage)?;
+        let record = match redb::ReadableTable::get(&objects, unique_identifier).map_err(storage)? {
+            Some(v) => Record::from_bytes(v.value())?,
+            None => return Ok(None),
+        };
+        Ok(Some(StoredObject {
+            unique_identifier: unique_identifier.to_string(),
+            object_type: ObjectType::from_u32(record.object_type),
+            object: self.open_object(unique_identifier, &record)?,
+            owner: record.owner,
+            revision: record.revision,
+        }))
     }
 
     fn locate(&self, query: &Query) -> Result<Located, StoreError> {
