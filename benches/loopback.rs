@@ -1,14 +1,18 @@
-//! The machine's floor for one connection: a bare TCP round trip over loopback (200 bytes
+//! The machine's ceilings for a request/response protocol, measured without a KMIP server.
+//!
+//! One connection: a bare TCP round trip over loopback (200 bytes
 //! each way, blocking sockets, `TCP_NODELAY`, no TLS, no KMIP), between two threads that the
 //! scheduler places on any vCPU, and between two threads pinned to the same vCPU.
 //!
 //! A one-connection benchmark of any server (`kmipd bench --connections 1`) is a chain of
 //! such round trips plus the work on both sides, so its rate can't exceed this floor. On a
 //! virtual machine, the cross-vCPU figure is dominated by waking the other side (an
-//! inter-processor interrupt and a host wake-up of the sleeping vCPU), not by TCP. Figures
-//! and what they imply for the targets are in `docs/benchmarks.md`.
+//! inter-processor interrupt and a host wake-up of the sleeping vCPU), not by TCP; all the
+//! more where the guest kernel halts idle vCPUs without polling first (`guest_halt_poll_ns`
+//! of 0, as on the machine these figures come from). Figures and what they imply for the
+//! targets are in `docs/benchmarks.md`.
 //!
-//! The floor for many connections: `tcp_round_trips_32_connections` runs a bare echo server
+//! Many connections: `tcp_round_trips_32_connections` runs a bare echo server
 //! and a client on two tokio runtimes (as `kmipd serve` and `kmipd bench` do, each with one
 //! worker per vCPU), 32 connections with one 200-byte message in flight on each. Its rate is
 //! what the kernel's loopback TCP and the two runtimes allow on this machine before any TLS,

@@ -1,5 +1,6 @@
 //! The `kmipd` binary: parses the command line, sets up logging and hands over to the library.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -8,9 +9,12 @@ use kmipd::cli::{Cli, Command, RotateCommand};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = std::env::var("KMIPD_LOG").unwrap_or_else(|_| "info".into());
+    // Colours only for a person at a terminal: a log file or journald gets plain text.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
     let mut stdout = std::io::stdout().lock();
     let result = match &cli.command {

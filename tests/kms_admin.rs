@@ -77,7 +77,15 @@ fn restart_backup_rotations_and_restore_keep_every_key() {
         .map(|k| rt.block_on(c.register(v, symmetric_key(k), vec![])))
         .collect();
     drop(c);
+    let log = daemon.log.clone();
     assert!(daemon.stop().success());
+    // Standard error is a file here, as under systemd: plain text, no terminal colour codes.
+    let text = std::fs::read_to_string(&log).expect("server log");
+    assert!(text.contains("listening"), "the log has lines: {text}");
+    assert!(
+        !text.contains('\x1b'),
+        "colour codes in a log file: {text:?}"
+    );
 
     // Durable: a restart serves the same keys.
     let daemon = Daemon::start(&data, tmp.path().join("kmipd-2.log"));
