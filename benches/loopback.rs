@@ -155,36 +155,51 @@ fn many_connections(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.bench_function("200B", |b| {
         b.iter_custom(|iters| {
-            // Each connection does its share of `iters` round trips, all at once; the
-            // elapsed time over `iters` is the cost of one round trip at this concurrency.
-            let taken = conns.take().expect("connections");
-            let per = iters.div_ceil(CONNECTIONS as u64);
-            let (elapsed, back) = client.block_on(async move {
-                let start = std::time::Instant::now();
-                let tasks: Vec<_> = taken
-                    .into_iter()
-                    .map(|mut s| {
-                        tokio::spawn(async move {
-                            let mut buf = [7u8; MESSAGE];
-                            for _ in 0..per {
-                                s.write_all(&buf).await.expect("write");
-                                s.read_exact(&mut buf).await.expect("read");
-                            }
-                            s
-                        })
-                    })
-                    .collect();
-                let mut back = Vec::with_capacity(CONNECTIONS);
-                for t in tasks {
-                    back.push(t.await.expect("connection task"));
+            all_at_once(&client, &mut conns, iters, |mut s, per| async move {
+                let mut buf = [7u8; MESSAGE];
+                for _ in 0..per {
+                    s.write_all(&buf).await.expect("write");
+                    s.read_exact(&mut buf).await.expect("read");
                 }
-                (start.elapsed(), back)
-            });
-            conns = Some(back);
-            elapsed.mul_f64(iters as f64 / (per * CONNECTIONS as u64) as f64)
+                s
+            })
         })
     });
     group.finish();
+}
+
+/// Runs `iters` round trips spread over the connections, each connection doing its share
+/// (`round_trips(connection, share)`, which hands the connection back) at the same time as
+/// the others; returns the elapsed time scaled to exactly `iters`, so criterion's time per
+/// iteration is the cost of one round trip at this concurrency.
+fn all_at_once<C, F, Fut>(
+    rt: &tokio::runtime::Runtime,
+    conns: &mut Option<Vec<C>>,
+    iters: u64,
+    round_trips: F,
+) -> Duration
+where
+    C: Send + 'static,
+    F: Fn(C, u64) -> Fut,
+    Fut: Future<Output = C> + Send + 'static,
+{
+    let taken = conns.take().expect("connections");
+    let count = taken.len() as u64;
+    let per = iters.div_ceil(count);
+    let (elapsed, back) = rt.block_on(async {
+        let start = std::time::Instant::now();
+        let tasks: Vec<_> = taken
+            .into_iter()
+            .map(|conn| tokio::spawn(round_trips(conn, per)))
+            .collect();
+        let mut back = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            back.push(t.await.expect("connection task"));
+        }
+        (start.elapsed(), back)
+    });
+    *conns = Some(back);
+    elapsed.mul_f64(iters as f64 / (per * count) as f64)
 }
 
 /// Answers every request with the same message, at once: no KMIP, no store.
@@ -253,35 +268,19 @@ fn framework(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.bench_function("200B", |b| {
         b.iter_custom(|iters| {
-            let taken = conns.take().expect("connections");
-            let per = iters.div_ceil(CONNECTIONS as u64);
-            let message = message.clone();
-            let (elapsed, back) = client.block_on(async move {
-                let start = std::time::Instant::now();
-                let tasks: Vec<_> = taken
-                    .into_iter()
-                    .map(|mut conn| {
-                        let message = message.clone();
-                        tokio::spawn(async move {
-                            for _ in 0..per {
-                                let answer = conn
-                                    .call(&message, Duration::from_secs(10))
-                                    .await
-                                    .expect("call");
-                                assert_eq!(answer.len(), MESSAGE);
-                            }
-                            conn
-                        })
-                    })
-                    .collect();
-                let mut back = Vec::with_capacity(CONNECTIONS);
-                for t in tasks {
-                    back.push(t.await.expect("connection task"));
+            all_at_once(&client, &mut conns, iters, |mut conn, per| {
+                let message = message.clone();
+                async move {
+                    for _ in 0..per {
+                        let answer = conn
+                            .call(&message, Duration::from_secs(10))
+                            .await
+                            .expect("call");
+                        assert_eq!(answer.len(), MESSAGE);
+                    }
+                    conn
                 }
-                (start.elapsed(), back)
-            });
-            conns = Some(back);
-            elapsed.mul_f64(iters as f64 / (per * CONNECTIONS as u64) as f64)
+            })
         })
     });
     group.finish();

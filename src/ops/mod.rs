@@ -159,18 +159,10 @@ impl OpCtx<'_, '_> {
         uid: &str,
         operation: Operation,
     ) -> Result<crate::store::ManagedObject, OpError> {
-        let object = self
-            .txn
-            .get(uid)?
-            .ok_or_else(|| OpError::new(ResultReason::ItemNotFound, format!("no object {uid}")))?;
-        self.kms
-            .policy
-            .authorize(self.principal, operation, uid, &object.owner)?;
-        Ok(object)
+        let found = self.txn.get(uid)?;
+        self.authorized(uid, operation, found, |o| &o.owner)
     }
-}
 
-impl OpCtx<'_, '_> {
     /// [`OpCtx::object`] without the attributes, for operations that answer with the object
     /// alone (Get): the store may skip decoding them.
     pub fn object_only(
@@ -178,13 +170,23 @@ impl OpCtx<'_, '_> {
         uid: &str,
         operation: Operation,
     ) -> Result<crate::store::StoredObject, OpError> {
-        let object = self
-            .txn
-            .get_object(uid)?
+        let found = self.txn.get_object(uid)?;
+        self.authorized(uid, operation, found, |o| &o.owner)
+    }
+
+    /// `found`, if there is one and the principal may use it for `operation`.
+    fn authorized<T>(
+        &self,
+        uid: &str,
+        operation: Operation,
+        found: Option<T>,
+        owner: impl Fn(&T) -> &String,
+    ) -> Result<T, OpError> {
+        let object = found
             .ok_or_else(|| OpError::new(ResultReason::ItemNotFound, format!("no object {uid}")))?;
         self.kms
             .policy
-            .authorize(self.principal, operation, uid, &object.owner)?;
+            .authorize(self.principal, operation, uid, owner(&object))?;
         Ok(object)
     }
 }

@@ -35,11 +35,15 @@ impl<'s> Txn<'s> {
             return Ok(state.clone());
         }
         let stored = self.store.get(uid)?;
-        self.base.entry(uid.to_string()).or_insert(match &stored {
-            Some(o) => Expect::Revision(o.revision),
-            None => Expect::Absent,
-        });
+        self.read_at(uid, stored.as_ref().map(|o| o.revision));
         Ok(stored)
+    }
+
+    /// Remembers the revision first read of `uid` (`None`: absent), which its writes expect.
+    fn read_at(&mut self, uid: &str, revision: Option<u64>) {
+        self.base
+            .entry(uid.to_string())
+            .or_insert(revision.map_or(Expect::Absent, Expect::Revision));
     }
 
     /// The object without its attributes (see [`ObjectStore::get_object`]), as this batch
@@ -49,10 +53,7 @@ impl<'s> Txn<'s> {
             return Ok(state.clone().map(StoredObject::from));
         }
         let stored = self.store.get_object(uid)?;
-        self.base.entry(uid.to_string()).or_insert(match &stored {
-            Some(o) => Expect::Revision(o.revision),
-            None => Expect::Absent,
-        });
+        self.read_at(uid, stored.as_ref().map(|o| o.revision));
         Ok(stored)
     }
 

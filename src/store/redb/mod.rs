@@ -396,6 +396,17 @@ impl RedbStore {
     }
 
     /// Decodes a record into a managed object, opening its material.
+    /// The stored record of an object, once every durable write is visible.
+    fn record(&self, uid: &str) -> Result<Option<Record>, StoreError> {
+        self.shared.wait_visible()?;
+        let txn = self.db.begin_read().map_err(storage)?;
+        let objects = txn.open_table(schema::OBJECTS).map_err(storage)?;
+        match redb::ReadableTable::get(&objects, uid).map_err(storage)? {
+            Some(v) => Record::from_bytes(v.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// The record's object, its sealed material opened; `None` once destroyed.
     fn open_object(&self, uid: &str, record: &Record) -> Result<Option<Object>, StoreError> {
         let Some(sealed) = &record.sealed else {
@@ -444,23 +455,15 @@ impl Drop for RedbStore {
 
 impl ObjectStore for RedbStore {
     fn get(&self, unique_identifier: &str) -> Result<Option<ManagedObject>, StoreError> {
-        self.shared.wait_visible()?;
-        let txn = self.db.begin_read().map_err(storage)?;
-        let objects = txn.open_table(schema::OBJECTS).map_err(storage)?;
-        let record = match redb::ReadableTable::get(&objects, unique_identifier).map_err(storage)? {
-            Some(v) => Record::from_bytes(v.value())?,
-            None => return Ok(None),
-        };
-        self.materialize(unique_identifier, record).map(Some)
+        match self.record(unique_identifier)? {
+            Some(record) => self.materialize(unique_identifier, record).map(Some),
+            None => Ok(None),
+        }
     }
 
     fn get_object(&self, unique_identifier: &str) -> Result<Option<StoredObject>, StoreError> {
-        self.shared.wait_visible()?;
-        let txn = self.db.begin_read().map_err(storage)?;
-        let objects = txn.open_table(schema::OBJECTS).map_err(storage)?;
-        let record = match redb::ReadableTable::get(&objects, unique_identifier).map_err(storage)? {
-            Some(v) => Record::from_bytes(v.value())?,
-            None => return Ok(None),
+        let Some(record) = self.record(unique_identifier)? else {
+            return Ok(None);
         };
         Ok(Some(StoredObject {
             unique_identifier: unique_identifier.to_string(),
