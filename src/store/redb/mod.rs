@@ -395,7 +395,6 @@ impl RedbStore {
         })
     }
 
-    /// Decodes a record into a managed object, opening its material.
     /// The stored record of an object, once every durable write is visible.
     fn record(&self, uid: &str) -> Result<Option<Record>, StoreError> {
         self.shared.wait_visible()?;
@@ -420,6 +419,7 @@ impl RedbStore {
             .map_err(|e| StoreError::Corrupt(format!("{uid}: object: {e}")))
     }
 
+    /// Decodes a record into a managed object, opening its material.
     pub(crate) fn materialize(
         &self,
         uid: &str,
