@@ -187,15 +187,17 @@ pub fn connection_help(addr: std::net::SocketAddr, client: &Option<ClientFiles>)
 
 /// Runs the server until SIGTERM or SIGINT; in-flight requests finish first.
 pub fn serve(config: Config) -> Result<(), String> {
-    let prepared = prepare(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
+    // The port first: a busy or forbidden address fails before anything (a data directory,
+    // a master key, certificates) is created on disk.
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(config.listen))
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let prepared = prepare(&config)?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let admin_path = server::admin::socket_path(&config.data_dir);
         let admin_listener = server::admin::bind(&admin_path)

@@ -63,6 +63,27 @@ fn kmipd_fails(args: &[&str]) -> String {
 }
 
 #[test]
+fn a_busy_port_fails_before_anything_is_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("never");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let err = kmipd_fails(&[
+        "serve",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--listen",
+        &addr,
+    ]);
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+    assert!(
+        !data.exists(),
+        "a failed start left {} behind",
+        data.display()
+    );
+}
+
+#[test]
 fn restart_backup_rotations_and_restore_keep_every_key() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let tmp = tempfile::tempdir().unwrap();
