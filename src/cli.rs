@@ -346,7 +346,7 @@ pub fn run_init(args: &ServeArgs, hsm: bool, out: &mut dyn Write) -> Result<(), 
         )
         .map_err(|e| e.to_string())?;
     }
-    crate::daemon::prepare(&config)?;
+    crate::daemon::first_start(&config.data_dir, || crate::daemon::prepare(&config))?;
     writeln!(out, "initialised {}", config.data_dir.display()).map_err(|e| e.to_string())
 }
 

@@ -128,6 +128,19 @@ pub struct Prepared {
     pub admin: AdminTarget,
 }
 
+/// Runs `build`, which creates the data directory `dir` if it is missing; if `build` fails
+/// and `dir` did not exist before, removes what it created, so that the next attempt (the
+/// mistake fixed: TLS files that do not load, a missing HSM, a wrong PIN) begins from nothing
+/// rather than from a half-made directory. A directory that existed is left as it was.
+pub fn first_start<T>(dir: &Path, build: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    let fresh = !dir.exists();
+    let built = build();
+    if built.is_err() && fresh {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    built
+}
+
 /// Builds the server from its configuration (no socket yet).
 pub fn prepare(config: &Config) -> Result<Prepared, String> {
     ensure_data_dir(&config.data_dir)?;
@@ -196,12 +209,16 @@ pub fn serve(config: Config) -> Result<(), String> {
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(config.listen))
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let prepared = prepare(&config)?;
-    runtime.block_on(async move {
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let admin_path = server::admin::socket_path(&config.data_dir);
+    let admin_path = server::admin::socket_path(&config.data_dir);
+    let (prepared, admin_listener) = first_start(&config.data_dir, || {
+        let prepared = prepare(&config)?;
+        let _runtime = runtime.enter();
         let admin_listener = server::admin::bind(&admin_path)
             .map_err(|e| format!("{}: {e}", admin_path.display()))?;
+        Ok((prepared, admin_listener))
+    })?;
+    runtime.block_on(async move {
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let admin_task = tokio::spawn(server::admin::serve(admin_listener, prepared.admin));
         // Before the "listening" line: a SIGTERM sent as soon as it appears must stop the
         // server gracefully, not kill it with the default action.

@@ -84,6 +84,73 @@ fn a_busy_port_fails_before_anything_is_created() {
 }
 
 #[test]
+fn a_failed_first_start_takes_back_its_data_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().display().to_string();
+    let bad_tls = tmp.path().join("bad-tls.toml");
+    std::fs::write(
+        &bad_tls,
+        format!(
+            "[tls]\ncert = \"{dir}/none.pem\"\nkey = \"{dir}/none.key\"\nclient_ca = [\"{dir}/none-ca.pem\"]\n"
+        ),
+    )
+    .unwrap();
+    // The development PKI is made before the master key is opened: this one fails after
+    // certificates were written.
+    let no_hsm = tmp.path().join("no-hsm.toml");
+    std::fs::write(
+        &no_hsm,
+        format!(
+            "[master_key]\nprovider = \"pkcs11\"\n[master_key.pkcs11]\nmodule = \"{dir}/no-such-module.so\"\ntoken_label = \"kmipd\"\npin_env = \"KMIPD_NO_PIN\"\n"
+        ),
+    )
+    .unwrap();
+    for (config, says) in [(&bad_tls, "none.pem"), (&no_hsm, "no-such-module.so")] {
+        for command in ["serve", "init"] {
+            let data = tmp.path().join(format!("fresh-{command}"));
+            let mut args = vec![
+                command,
+                "--config",
+                config.to_str().unwrap(),
+                "--data-dir",
+                data.to_str().unwrap(),
+            ];
+            if command == "serve" {
+                args.extend(["--listen", "127.0.0.1:0"]);
+            }
+            let err = kmipd_fails(&args);
+            assert!(err.contains(says), "kmipd {command}: {err}");
+            assert!(
+                !data.exists(),
+                "a failed first {command} left {} behind",
+                data.display()
+            );
+        }
+    }
+    // A directory that was there before is left as it was, whatever it holds.
+    let existing = tmp.path().join("existing");
+    std::fs::create_dir(&existing).unwrap();
+    std::fs::write(existing.join("keep"), b"operator's file").unwrap();
+    kmipd_fails(&[
+        "serve",
+        "--config",
+        no_hsm.to_str().unwrap(),
+        "--data-dir",
+        existing.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(
+        std::fs::read(existing.join("keep")).unwrap(),
+        b"operator's file"
+    );
+    assert!(
+        existing.join("certs").exists(),
+        "an existing directory keeps what the failed start made in it"
+    );
+}
+
+#[test]
 fn restart_backup_rotations_and_restore_keep_every_key() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let tmp = tempfile::tempdir().unwrap();
