@@ -279,12 +279,15 @@ kmip_struct! {
 
 kmip_struct! {
     /// 2.1 §6.1.28 Locate (1.x filters are `Attribute` structures; 2.x one `Attributes`).
+    /// Some 1.x clients (FortiOS) wrap the filters in a Template-Attribute instead; they
+    /// filter the same way.
     pub struct LocateRequest {
         maximum_items: opt i32 = MaximumItems,
         offset_items: opt i32 = OffsetItems,
         storage_status_mask: opt StorageStatusMask = StorageStatusMask,
         object_group_member: opt ObjectGroupMember = ObjectGroupMember,
         attribute: vec AttributeV1 = Attribute,
+        template_attribute: opt TemplateAttribute = TemplateAttribute,
         attributes: opt Attributes = Attributes,
     }
 }
@@ -613,12 +616,14 @@ impl RekeyRequest {
 }
 
 impl LocateRequest {
-    /// The filter attributes (1.x: `Attribute` structures, 2.x: `Attributes`).
+    /// The filter attributes (1.x: `Attribute` structures, bare or in a Template-Attribute;
+    /// 2.x: `Attributes`).
     pub fn attributes(&self) -> Vec<Attribute> {
         let mut all: Vec<Attribute> = self.attribute.iter().map(|a| a.attribute.clone()).collect();
-        if let Some(a) = &self.attributes {
-            all.extend(a.0.iter().cloned());
-        }
+        all.extend(merged(
+            self.template_attribute.as_ref(),
+            self.attributes.as_ref(),
+        ));
         all
     }
 }

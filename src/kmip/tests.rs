@@ -122,6 +122,7 @@ fn arb_request_payload(version: KmipVersion) -> impl Strategy<Value = (Operation
                         storage_status_mask: None,
                         object_group_member: None,
                         attribute,
+                        template_attribute: None,
                         attributes,
                     }),
                 )

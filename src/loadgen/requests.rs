@@ -142,6 +142,7 @@ impl Requests {
                 storage_status_mask: None,
                 object_group_member: None,
                 attribute,
+                template_attribute: None,
                 attributes,
             }),
         )])

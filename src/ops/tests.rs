@@ -304,6 +304,7 @@ fn objects_of_others_are_denied_and_invisible() {
         storage_status_mask: None,
         object_group_member: None,
         attribute: vec![],
+        template_attribute: None,
         attributes: None,
     });
     let r = send(
@@ -338,6 +339,7 @@ fn locate_by_name_with_paging() {
             storage_status_mask: None,
             object_group_member: None,
             attribute: vec![],
+            template_attribute: None,
             attributes: Some(Attributes(vec![Attribute::Name(Name {
                 name_value: "even".into(),
                 name_type: NameType::UninterpretedTextString,
@@ -823,6 +825,7 @@ fn locate_leaves_destroyed_objects_out_unless_asked() {
                 storage_status_mask: mask,
                 object_group_member: None,
                 attribute: vec![],
+                template_attribute: None,
                 attributes: Some(Attributes(attrs)),
             }),
         );
@@ -964,4 +967,109 @@ fn audit_records_the_answer_the_client_got() {
     let log = audit_log(&store);
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].result_reason.as_deref(), Some("Response Too Large"));
+}
+
+/// FortiOS sends Locate's filters inside a Template-Attribute (docs/clients.md): they must
+/// filter, not be ignored (which would match every object) nor refuse the request.
+#[test]
+fn locate_reads_filters_inside_a_template_attribute() {
+    use crate::ttlv::{Item, Tag, Value};
+    let kms = kms();
+    let v = KmipVersion::V1_2;
+    let wanted = created_uid(&one(
+        &kms,
+        v,
+        Operation::Create,
+        create_payload(v, 256, "enc-in"),
+    ));
+    created_uid(&one(
+        &kms,
+        v,
+        Operation::Create,
+        create_payload(v, 256, "auth-in"),
+    ));
+    let text = |tag, s: &str| Item::new(tag, Value::TextString(s.to_string().into()));
+    let int = |tag, n| Item::new(tag, Value::Integer(n));
+    let locate = |name: &str, template_name: bool| {
+        let mut template = Vec::new();
+        if template_name {
+            template.push(Item::structure(
+                Tag::Name,
+                vec![
+                    text(Tag::NameValue, "a-template"),
+                    Item::new(Tag::NameType, Value::Enumeration(1)),
+                ],
+            ));
+        }
+        template.push(Item::structure(
+            Tag::Attribute,
+            vec![
+                text(Tag::AttributeName, "Name"),
+                Item::structure(
+                    Tag::AttributeValue,
+                    vec![
+                        text(Tag::NameValue, name),
+                        Item::new(Tag::NameType, Value::Enumeration(1)),
+                    ],
+                ),
+            ],
+        ));
+        let message = Item::structure(
+            Tag::RequestMessage,
+            vec![
+                Item::structure(
+                    Tag::RequestHeader,
+                    vec![
+                        Item::structure(
+                            Tag::ProtocolVersion,
+                            vec![
+                                int(Tag::ProtocolVersionMajor, 1),
+                                int(Tag::ProtocolVersionMinor, 2),
+                            ],
+                        ),
+                        int(Tag::BatchCount, 1),
+                    ],
+                ),
+                Item::structure(
+                    Tag::BatchItem,
+                    vec![
+                        Item::new(
+                            Tag::Operation,
+                            Value::Enumeration(Operation::Locate.value()),
+                        ),
+                        Item::structure(
+                            Tag::RequestPayload,
+                            vec![Item::structure(Tag::TemplateAttribute, template)],
+                        ),
+                    ],
+                ),
+            ],
+        );
+        let response = kms.handle(&alice(), &ttlv::encode(&message), NOW);
+        let decoded = ttlv::decode(&response).expect("response decodes");
+        let mut r = ResponseMessage::from_item(&decoded)
+            .expect("response types")
+            .0;
+        r.batch_item.remove(0)
+    };
+    let r = locate("enc-in", false);
+    assert_eq!(
+        r.result_status,
+        ResultStatus::Success,
+        "{:?}",
+        r.result_message
+    );
+    let Some(ResponsePayload::Locate(l)) = r.response_payload else {
+        panic!("{r:?}")
+    };
+    assert_eq!(l.unique_identifier, vec![wanted]);
+    let r = locate("no-such-name", false);
+    let Some(ResponsePayload::Locate(l)) = r.response_payload else {
+        panic!("{r:?}")
+    };
+    assert!(l.unique_identifier.is_empty(), "{:?}", l.unique_identifier);
+    // A template's own Name names a Template object, which this server does not keep.
+    let r = locate("enc-in", true);
+    assert_eq!(r.result_status, ResultStatus::OperationFailed);
+    assert_eq!(r.result_reason, Some(ResultReason::ItemNotFound));
 }

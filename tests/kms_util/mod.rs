@@ -486,6 +486,7 @@ pub fn locate(
         storage_status_mask: None,
         object_group_member: None,
         attribute,
+        template_attribute: None,
         attributes,
     })
 }
