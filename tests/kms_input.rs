@@ -353,6 +353,23 @@ async fn bad_input_is_refused_while_a_good_client_is_served() {
         ResultReason::InvalidMessage,
     )
     .await;
+    // A Text String whose length counts its padding (IBM Db2 sent these): a clear Invalid
+    // Field, not an Item Not Found for an identifier with NULs at its end.
+    for v in [V1_0, V2_1] {
+        expect_reason(
+            &kmsd,
+            "Text String length with its padding",
+            &raw_request(
+                v,
+                vec![raw_item(
+                    Operation::Get.value(),
+                    vec![text(Tag::UniqueIdentifier, "abc\0\0\0\0\0")],
+                )],
+            ),
+            ResultReason::InvalidField,
+        )
+        .await;
+    }
     steady.progressed("wrong item types").await;
 
     // Missing required fields: Create without Object Type, Revoke without Revocation Reason.

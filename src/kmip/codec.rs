@@ -98,7 +98,15 @@ macro_rules! scalar {
 scalar!(i32, Integer, integer, |v| *v, |s| *s);
 scalar!(i64, LongInteger, long_integer, |v| *v, |s| *s);
 scalar!(bool, Boolean, boolean, |v| *v, |s| *s);
-scalar!(String, TextString, text_string, |v| v.to_string(), |s| s);
+
+impl Ttlv for String {
+    fn read(item: &Item<'_>, _: &Cx) -> Result<Self, ModelError> {
+        text(item).map(str::to_string)
+    }
+    fn write(&self, tag: Tag, w: &mut Writer, _: &Cx) {
+        w.text_string(tag, self);
+    }
+}
 
 /// A Byte String that is not secret (digests, identifiers, nonces). Key material uses
 /// [`KeyBytes`](crate::kmip::KeyBytes) instead, which zeroizes and never prints.
@@ -375,10 +383,24 @@ pub fn to_bytes<T: Ttlv>(value: &T, tag: Tag, cx: &Cx) -> Vec<u8> {
 }
 
 /// Borrowed text, for callers that want to avoid a copy.
+///
+/// A Text String holding a NUL character is refused (Invalid Field): in practice it is a
+/// length that counts the padding (IBM Db2 sent "abc" with length 8), never a real name or
+/// identifier, and read as is it would be an identifier that matches nothing, or a name
+/// that C clients would read only up to the NUL. TTLV itself carries it (`ttlv` decodes
+/// and converts it faithfully, for tools); the KMIP model does not take it.
 pub fn text<'i>(item: &'i Item<'_>) -> Result<&'i str, ModelError> {
-    match &item.value {
-        Value::TextString(Cow::Borrowed(s)) => Ok(s),
-        Value::TextString(Cow::Owned(s)) => Ok(s.as_str()),
-        _ => Err(wrong_type(item, ItemType::TextString)),
+    let s = match &item.value {
+        Value::TextString(Cow::Borrowed(s)) => s,
+        Value::TextString(Cow::Owned(s)) => s.as_str(),
+        _ => return Err(wrong_type(item, ItemType::TextString)),
+    };
+    if s.contains('\0') {
+        return Err(ModelError::InvalidValue {
+            tag: item.tag,
+            reason: "a Text String holds a NUL character (does its length count its padding?)"
+                .into(),
+        });
     }
+    Ok(s)
 }

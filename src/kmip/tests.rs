@@ -235,3 +235,50 @@ proptest! {
         prop_assert_eq!(read, payload);
     }
 }
+
+/// A NUL in a Text String is refused by the model (Invalid Field), wherever the string is:
+/// a field read as `String`, or an Attribute Name read borrowed. TTLV itself carries it.
+#[test]
+fn text_strings_with_a_nul_are_invalid_fields() {
+    use super::codec::{ModelError, Ttlv};
+    use crate::ttlv::{Item, Tag, Value};
+    let cx = Cx::new(KmipVersion::V1_2);
+    // "abc" sent with a length of 8 that counts its padding.
+    let padded = "abc\0\0\0\0\0";
+    let uid = Item::new(Tag::UniqueIdentifier, Value::TextString(padded.into()));
+    let bytes = ttlv::encode(&uid);
+    assert_eq!(
+        &bytes[4..8],
+        &8u32.to_be_bytes(),
+        "the length counts the padding"
+    );
+    let decoded = ttlv::decode(&bytes).expect("TTLV carries it");
+    let err = String::read(&decoded, &cx).unwrap_err();
+    assert!(
+        matches!(&err, ModelError::InvalidValue { tag: Tag::UniqueIdentifier, reason } if reason.contains("padding")),
+        "{err}"
+    );
+    assert_eq!(err.result_reason(), ResultReason::InvalidField);
+    let attribute = Item::structure(
+        Tag::Attribute,
+        vec![
+            Item::new(Tag::AttributeName, Value::TextString("Na\0me".into())),
+            Item::new(Tag::AttributeValue, Value::TextString("x".into())),
+        ],
+    );
+    assert!(matches!(
+        AttributeV1::read(&attribute, &cx),
+        Err(ModelError::InvalidValue {
+            tag: Tag::AttributeName,
+            ..
+        })
+    ));
+    assert_eq!(
+        String::read(
+            &Item::new(Tag::UniqueIdentifier, Value::TextString("abc".into())),
+            &cx
+        )
+        .unwrap(),
+        "abc"
+    );
+}
