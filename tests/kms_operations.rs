@@ -527,7 +527,7 @@ async fn lone_writes_are_answered_whether_the_commit_is_quick_or_slow() {
     }
     assert_eq!(
         store.answered.load(std::sync::atomic::Ordering::SeqCst),
-        6,
-        "one commit per Create"
+        12,
+        "one commit per Create, one per first Get (it turns Fresh to False)"
     );
 }

@@ -109,6 +109,11 @@ fn build(uid: &str, s: &Spec) -> ManagedObject {
     if let Some(g) = s.group {
         a.push(Attribute::ObjectGroup(format!("g{g}")));
     }
+    // Fresh True, False or absent, among the other attributes: `get_object` reads it
+    // without decoding the rest.
+    if s.key % 3 != 0 {
+        a.push(Attribute::Fresh(s.key % 3 == 1));
+    }
     if let Some(st) = s.state {
         a.push(Attribute::State(STATES[st as usize]));
     }

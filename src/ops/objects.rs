@@ -2,6 +2,7 @@
 
 use sha2::{Digest as _, Sha256};
 
+use super::lifecycle::set;
 use super::{OpCtx, OpError};
 use crate::kmip::attributes::{Attribute, Digest};
 use crate::kmip::codec::{ByteString, DateTime};
@@ -53,15 +54,22 @@ pub fn new_unique_identifier() -> Result<String, OpError> {
 
 /// Checks client attributes and returns them with the server's own added: Unique Identifier,
 /// Object Type, State (Active at once when an Activation Date not in the future is given),
-/// Initial Date, Last Change Date, Digest of the key material.
+/// Initial Date, Last Change Date, Digest of the key material, Fresh (True: no Get has served
+/// the object yet). Register lets the client set Fresh itself (2.1 §4.24: "unless the client
+/// provides a False value in Register"); Create does not.
 fn initial_attributes(
     uid: &str,
     object_type: ObjectType,
     client: Vec<Attribute>,
     material: Option<&[u8]>,
     now: i64,
+    operation: Operation,
 ) -> Result<Vec<Attribute>, OpError> {
-    if let Some(bad) = client.iter().find(|a| server_only(a)) {
+    let client_fresh = operation == Operation::Register;
+    if let Some(bad) = client
+        .iter()
+        .find(|a| server_only(a) && !(client_fresh && matches!(a, Attribute::Fresh(_))))
+    {
         return Err(OpError::new(
             ResultReason::InvalidField,
             format!("attribute {:?} is set by the server", bad.tag()),
@@ -97,6 +105,9 @@ fn initial_attributes(
     }));
     attributes.push(Attribute::InitialDate(DateTime(now)));
     attributes.push(Attribute::LastChangeDate(DateTime(now)));
+    if !attributes.iter().any(|a| matches!(a, Attribute::Fresh(_))) {
+        attributes.push(Attribute::Fresh(true));
+    }
     if let Some(bytes) = material {
         attributes.push(Attribute::Digest(Digest {
             hashing_algorithm: HashingAlgorithm::SHA_256,
@@ -185,6 +196,7 @@ pub fn create(request: &CreateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Create
         client,
         Some(&bytes),
         ctx.now,
+        Operation::Create,
     )?;
     ctx.txn.put_new(ManagedObject {
         unique_identifier: uid.clone(),
@@ -344,6 +356,7 @@ pub fn register(
         client,
         material.as_deref(),
         ctx.now,
+        Operation::Register,
     )?;
     ctx.txn.put_new(ManagedObject {
         unique_identifier: uid.clone(),
@@ -410,6 +423,14 @@ pub fn get(request: &GetRequest, ctx: &mut OpCtx<'_, '_>) -> Result<GetResponse,
             ));
         }
     };
+    if managed.fresh {
+        // 2.1 §4.24: Fresh turns False as soon as a Get has served the object; the change
+        // commits with this batch, before the key goes out. (Not a change the Last Change
+        // Date records: Get is not among the operations that set it, §4.29.)
+        let mut full = ctx.object(&uid, Operation::Get)?;
+        set(&mut full, Attribute::Fresh(false));
+        ctx.txn.put(full)?;
+    }
     ctx.id_placeholder = Some(uid.clone());
     Ok(GetResponse {
         object_type: managed.object_type,

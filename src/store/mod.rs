@@ -82,11 +82,15 @@ pub struct StoredObject {
     /// The object itself, with its key material; `None` once destroyed.
     pub object: Option<Object>,
     pub revision: u64,
+    /// Its Fresh attribute is True: no Get has served it yet (2.1 §4.24), so the Get that
+    /// serves it must set Fresh to False.
+    pub fresh: bool,
 }
 
 impl From<ManagedObject> for StoredObject {
     fn from(m: ManagedObject) -> Self {
         StoredObject {
+            fresh: m.attributes.contains(&Attribute::Fresh(true)),
             unique_identifier: m.unique_identifier,
             object_type: m.object_type,
             owner: m.owner,

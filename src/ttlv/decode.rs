@@ -56,6 +56,30 @@ pub fn decode_with(input: &[u8], limits: DecodeLimits) -> Result<Item<'_>, Decod
     Ok(item)
 }
 
+/// The first child tagged `tag` of the Structure that fills `input`, decoded on its own: its
+/// siblings are stepped over by their lengths, not decoded. `None` when there is no such
+/// child or when `input` is not a well-formed Structure (the caller decodes it in full when
+/// it needs to know why).
+pub fn find_child(input: &[u8], tag: Tag) -> Option<Item<'_>> {
+    let ((_, item_type, len), mut rest) = header(input).ok().map(|(rest, h)| (h, rest))?;
+    if item_type != ItemType::Structure as u8 || len as usize != rest.len() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let (body, (child_tag, _, child_len)) = header(rest).ok()?;
+        // A Structure's length is a multiple of eight already: no padding is added.
+        let size = child_len as usize + padding(child_len) as usize;
+        if body.len() < size {
+            return None;
+        }
+        if child_tag == tag.0 {
+            return decode(&rest[..8 + size]).ok();
+        }
+        rest = &body[size..];
+    }
+    None
+}
+
 struct Decoder {
     start: usize,
     limits: DecodeLimits,

@@ -41,7 +41,7 @@ mod text_tests;
 pub mod xml;
 
 pub use convert::{ConvertError, Format, convert, decode_all};
-pub use decode::{DecodeLimits, decode, decode_with};
+pub use decode::{DecodeLimits, decode, decode_with, find_child};
 pub use encode::{Open, Writer, encode, encode_into};
 pub use error::{DecodeError, DecodeErrorKind, TextError};
 pub use item::{Item, ItemType, Tag, Value};

@@ -203,6 +203,40 @@ fn non_zero_padding() {
 }
 
 #[test]
+fn find_child_steps_over_siblings() {
+    let item = Item::structure(
+        0x420125,
+        vec![
+            Item::new(0x420094, Value::TextString("uid-1".into())),
+            Item::structure(
+                0x420053,
+                vec![Item::new(0x420055, Value::TextString("n".into()))],
+            ),
+            Item::new(0x420006, Value::ByteString(vec![1, 2, 3].into())),
+            Item::new(0x4200A8, Value::Boolean(true)),
+            Item::new(0x4200A8, Value::Boolean(false)),
+        ],
+    );
+    let bytes = encode(&item);
+    assert_eq!(
+        find_child(&bytes, Tag(0x4200A8)),
+        Some(Item::new(0x4200A8, Value::Boolean(true)))
+    );
+    assert_eq!(
+        find_child(&bytes, Tag(0x420053)).map(|i| i.tag),
+        Some(Tag(0x420053))
+    );
+    assert_eq!(find_child(&bytes, Tag(0x420001)), None);
+    // Not a whole Structure: nothing is found rather than something misread.
+    assert_eq!(find_child(&bytes[..bytes.len() - 8], Tag(0x4200A8)), None);
+    let text = encode(&Item::new(0x420094, Value::TextString("x".into())));
+    assert_eq!(find_child(&text, Tag(0x420094)), None);
+    let mut cut = bytes.clone();
+    cut[8 + 4..8 + 8].copy_from_slice(&0xFFFF_FFF0u32.to_be_bytes()); // first child too long
+    assert_eq!(find_child(&cut, Tag(0x4200A8)), None);
+}
+
+#[test]
 fn bad_boolean() {
     assert_eq!(
         kind(&hex("420001 06 00000008 0000000000000002")),
