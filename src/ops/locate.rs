@@ -70,6 +70,14 @@ fn filters(attributes: Vec<Attribute>) -> Result<Vec<Filter>, OpError> {
 
 /// 2.1 §6.1.28 Locate.
 pub fn locate(request: &LocateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<LocateResponse, OpError> {
+    // Group Member Fresh / Default narrow the match (2.1 §6.1.28); ignoring the field would
+    // hand back objects the client asked to exclude.
+    if request.object_group_member.is_some() {
+        return Err(OpError::new(
+            ResultReason::InvalidField,
+            "Locate by Object Group Member is not supported",
+        ));
+    }
     // A Template-Attribute's own Names name Template objects (1.x), which this server does
     // not keep: refused as in Create, rather than dropped from the filter (which would
     // widen the match).

@@ -1073,3 +1073,149 @@ fn locate_reads_filters_inside_a_template_attribute() {
     assert_eq!(r.result_status, ResultStatus::OperationFailed);
     assert_eq!(r.result_reason, Some(ResultReason::ItemNotFound));
 }
+
+/// 2.1 §4.24 Fresh: True on a new object (Register may set it False), False as soon as a Get
+/// has served it; the client cannot set it on Create; 1.0 (which has no Fresh) never sees it.
+#[test]
+fn fresh_is_true_until_a_get_serves_the_object() {
+    let kms = kms();
+    let attrs = |version: KmipVersion, uid: &str| -> Vec<Attribute> {
+        let r = one(
+            &kms,
+            version,
+            Operation::GetAttributes,
+            RequestPayload::GetAttributes(GetAttributesRequest {
+                unique_identifier: Some(uid.into()),
+                attribute_name: vec![],
+                attribute_reference: vec![],
+            }),
+        );
+        let Some(ResponsePayload::GetAttributes(g)) = r.response_payload else {
+            panic!("{r:?}")
+        };
+        if version.is_1x() {
+            g.attribute.into_iter().map(|a| a.attribute).collect()
+        } else {
+            g.attributes.unwrap().0
+        }
+    };
+    let last_change = |a: &[Attribute]| {
+        a.iter()
+            .find(|a| matches!(a, Attribute::LastChangeDate(_)))
+            .cloned()
+    };
+    for v in [KmipVersion::V1_1, KmipVersion::V2_1] {
+        let uid = created_uid(&one(
+            &kms,
+            v,
+            Operation::Create,
+            create_payload(v, 128, "f"),
+        ));
+        let before = attrs(v, &uid);
+        assert!(before.contains(&Attribute::Fresh(true)), "{v}: {before:?}");
+        // Get Attributes does not serve the object: still Fresh.
+        assert!(attrs(v, &uid).contains(&Attribute::Fresh(true)));
+        let r = one(&kms, v, Operation::Get, get_req(&uid, None));
+        assert_eq!(
+            r.result_status,
+            ResultStatus::Success,
+            "{:?}",
+            r.result_message
+        );
+        let after = attrs(v, &uid);
+        assert!(after.contains(&Attribute::Fresh(false)), "{v}: {after:?}");
+        assert!(
+            !after.contains(&Attribute::Fresh(true)),
+            "one instance only"
+        );
+        assert_eq!(
+            last_change(&after),
+            last_change(&before),
+            "Get is not a change"
+        );
+        // A second Get leaves it as it is.
+        one(&kms, v, Operation::Get, get_req(&uid, None));
+        assert!(attrs(v, &uid).contains(&Attribute::Fresh(false)));
+    }
+    // KMIP 1.0 has no Fresh: never sent to a 1.0 client.
+    let v = KmipVersion::V1_0;
+    let uid = created_uid(&one(
+        &kms,
+        v,
+        Operation::Create,
+        create_payload(v, 128, "old"),
+    ));
+    assert!(
+        !attrs(v, &uid)
+            .iter()
+            .any(|a| matches!(a, Attribute::Fresh(_)))
+    );
+    assert!(attrs(KmipVersion::V1_1, &uid).contains(&Attribute::Fresh(true)));
+
+    // Register may say False; Create may not set Fresh at all.
+    let secret = Object::SecretData(SecretData {
+        secret_data_type: SecretDataType::Password,
+        key_block: KeyBlock {
+            key_format_type: KeyFormatType::Opaque,
+            key_compression_type: None,
+            key_value: Some(KeyValue::Plain {
+                key_material: KeyMaterial::Bytes(KeyBytes::new(vec![7; 16])),
+                attributes: vec![],
+            }),
+            cryptographic_algorithm: None,
+            cryptographic_length: None,
+            key_wrapping_data: None,
+        },
+    });
+    let v = KmipVersion::V2_1;
+    let r = one(
+        &kms,
+        v,
+        Operation::Register,
+        RequestPayload::Register(RegisterRequest {
+            object_type: ObjectType::SecretData,
+            template_attribute: None,
+            attributes: Some(Attributes(vec![Attribute::Fresh(false)])),
+            object: Some(secret),
+            protection_storage_masks: None,
+        }),
+    );
+    let Some(ResponsePayload::Register(reg)) = r.response_payload else {
+        panic!("{r:?}")
+    };
+    assert!(attrs(v, &reg.unique_identifier).contains(&Attribute::Fresh(false)));
+    let RequestPayload::Create(mut create) = create_payload(v, 128, "x") else {
+        unreachable!()
+    };
+    create
+        .attributes
+        .as_mut()
+        .unwrap()
+        .0
+        .push(Attribute::Fresh(true));
+    let r = one(&kms, v, Operation::Create, RequestPayload::Create(create));
+    assert_eq!(r.result_reason, Some(ResultReason::InvalidField));
+}
+
+/// Object Group Member narrows a Locate to fresh or default group members; not kept here, it
+/// is refused rather than ignored (which would return members the client excluded).
+#[test]
+fn locate_refuses_object_group_member() {
+    let kms = kms();
+    let r = one(
+        &kms,
+        KmipVersion::V2_1,
+        Operation::Locate,
+        RequestPayload::Locate(LocateRequest {
+            maximum_items: None,
+            offset_items: None,
+            storage_status_mask: None,
+            object_group_member: Some(ObjectGroupMember::GroupMemberFresh),
+            attribute: vec![],
+            template_attribute: None,
+            attributes: Some(Attributes(vec![Attribute::ObjectGroup("g".into())])),
+        }),
+    );
+    assert_eq!(r.result_status, ResultStatus::OperationFailed);
+    assert_eq!(r.result_reason, Some(ResultReason::InvalidField));
+}
