@@ -78,17 +78,7 @@ pub fn locate(request: &LocateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Locate
             "Locate by Object Group Member is not supported",
         ));
     }
-    // A Template-Attribute's own Names name Template objects (1.x), which this server does
-    // not keep: refused as in Create, rather than dropped from the filter (which would
-    // widen the match).
-    if let Some(t) = &request.template_attribute {
-        if !t.name.is_empty() {
-            return Err(OpError::new(
-                ResultReason::ItemNotFound,
-                "templates are not supported",
-            ));
-        }
-    }
+    super::objects::no_templates(request.template_attribute.as_ref())?;
     // Storage Status Mask: on-line objects by default; archival storage is not kept; 2.x's
     // Destroyed Storage bit asks for destroyed objects, which are left out otherwise (a
     // client locating a key by name must not be handed one whose material is gone).

@@ -4,7 +4,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::lifecycle::set;
 use super::{OpCtx, OpError};
-use crate::kmip::attributes::{Attribute, Digest};
+use crate::kmip::attributes::{Attribute, Digest, TemplateAttribute};
 use crate::kmip::codec::{ByteString, DateTime};
 use crate::kmip::objects::*;
 use crate::kmip::payloads::*;
@@ -138,16 +138,22 @@ fn symmetric_key(algorithm: CryptographicAlgorithm, bytes: Vec<u8>) -> Object {
     })
 }
 
+/// A Template-Attribute's own Names name Template objects (KMIP 1.x), which this server does
+/// not keep: Item Not Found, rather than the names being dropped (which would create an
+/// object without the template's attributes, or widen a Locate).
+pub(super) fn no_templates(template: Option<&TemplateAttribute>) -> Result<(), OpError> {
+    match template {
+        Some(t) if !t.name.is_empty() => Err(OpError::new(
+            ResultReason::ItemNotFound,
+            "templates are not supported",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// 2.1 §6.1.8 Create: AES keys of 128, 192 or 256 bits from the CSPRNG.
 pub fn create(request: &CreateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<CreateResponse, OpError> {
-    if let Some(t) = &request.template_attribute {
-        if !t.name.is_empty() {
-            return Err(OpError::new(
-                ResultReason::ItemNotFound,
-                "templates are not supported",
-            ));
-        }
-    }
+    no_templates(request.template_attribute.as_ref())?;
     if request.object_type != ObjectType::SymmetricKey {
         return Err(OpError::new(
             ResultReason::InvalidField,
@@ -278,14 +284,7 @@ pub fn register(
             "the object does not match the Object Type",
         ));
     }
-    if let Some(t) = &request.template_attribute {
-        if !t.name.is_empty() {
-            return Err(OpError::new(
-                ResultReason::ItemNotFound,
-                "templates are not supported",
-            ));
-        }
-    }
+    no_templates(request.template_attribute.as_ref())?;
     let mut client = request.attributes();
     let material = raw_material(object)?;
     let stored = match object {

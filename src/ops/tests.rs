@@ -99,6 +99,28 @@ fn uid_req(uid: Option<&str>) -> UniqueIdentifierRequest {
     }
 }
 
+/// Every attribute of `uid` as Get Attributes gives them to a client of `version`.
+fn all_attributes(kms: &Kms, version: KmipVersion, uid: &str) -> Vec<Attribute> {
+    let r = one(
+        kms,
+        version,
+        Operation::GetAttributes,
+        RequestPayload::GetAttributes(GetAttributesRequest {
+            unique_identifier: Some(uid.into()),
+            attribute_name: vec![],
+            attribute_reference: vec![],
+        }),
+    );
+    let Some(ResponsePayload::GetAttributes(g)) = r.response_payload else {
+        panic!("{r:?}")
+    };
+    if version.is_1x() {
+        g.attribute.into_iter().map(|a| a.attribute).collect()
+    } else {
+        g.attributes.expect("2.x Attributes").0
+    }
+}
+
 fn created_uid(r: &ResponseBatchItem) -> String {
     match &r.response_payload {
         Some(ResponsePayload::Create(c)) => c.unique_identifier.clone(),
@@ -228,24 +250,7 @@ fn create_get_activate_revoke_destroy_in_every_version() {
         };
         assert_eq!(r.result_reason, Some(gone), "{version}");
 
-        let r = one(
-            &kms,
-            version,
-            Operation::GetAttributes,
-            RequestPayload::GetAttributes(GetAttributesRequest {
-                unique_identifier: Some(uid.clone()),
-                attribute_name: vec![],
-                attribute_reference: vec![],
-            }),
-        );
-        let Some(ResponsePayload::GetAttributes(g)) = r.response_payload else {
-            panic!()
-        };
-        let attrs: Vec<Attribute> = if version.is_1x() {
-            g.attribute.into_iter().map(|a| a.attribute).collect()
-        } else {
-            g.attributes.unwrap().0
-        };
+        let attrs = all_attributes(&kms, version, &uid);
         assert!(attrs.contains(&Attribute::State(State::Destroyed)));
         assert!(
             attrs.iter().all(|a| a.exists_in(version)),
@@ -1079,26 +1084,7 @@ fn locate_reads_filters_inside_a_template_attribute() {
 #[test]
 fn fresh_is_true_until_a_get_serves_the_object() {
     let kms = kms();
-    let attrs = |version: KmipVersion, uid: &str| -> Vec<Attribute> {
-        let r = one(
-            &kms,
-            version,
-            Operation::GetAttributes,
-            RequestPayload::GetAttributes(GetAttributesRequest {
-                unique_identifier: Some(uid.into()),
-                attribute_name: vec![],
-                attribute_reference: vec![],
-            }),
-        );
-        let Some(ResponsePayload::GetAttributes(g)) = r.response_payload else {
-            panic!("{r:?}")
-        };
-        if version.is_1x() {
-            g.attribute.into_iter().map(|a| a.attribute).collect()
-        } else {
-            g.attributes.unwrap().0
-        }
-    };
+    let attrs = |version: KmipVersion, uid: &str| all_attributes(&kms, version, uid);
     let last_change = |a: &[Attribute]| {
         a.iter()
             .find(|a| matches!(a, Attribute::LastChangeDate(_)))
