@@ -1205,3 +1205,57 @@ fn locate_refuses_object_group_member() {
     assert_eq!(r.result_status, ResultStatus::OperationFailed);
     assert_eq!(r.result_reason, Some(ResultReason::InvalidField));
 }
+
+/// Storage arrays (SA-SED profiles) need at least 20 custom attributes of at least 128
+/// characters per object, kept intact: given at Register/Create time and added later, in
+/// 1.x (`x-` names) and 2.x (vendor attributes).
+#[test]
+fn twenty_long_custom_attributes_are_kept() {
+    let kms = kms();
+    let custom = |i: usize| {
+        Attribute::Vendor(crate::kmip::attributes::VendorAttribute {
+            vendor_identification: "x".into(),
+            attribute_name: format!("Array-Slot-{i:02}"),
+            attribute_value: ttlv::Value::TextString(format!("{i:02}-{}", "S".repeat(200)).into()),
+        })
+    };
+    for v in [KmipVersion::V1_2, KmipVersion::V2_1] {
+        let RequestPayload::Create(mut create) = create_payload(v, 256, "sed") else {
+            unreachable!()
+        };
+        let given: Vec<Attribute> = (0..10).map(custom).collect();
+        match (&mut create.template_attribute, &mut create.attributes) {
+            (Some(t), _) => t.attribute.extend(given.iter().cloned().map(Into::into)),
+            (_, Some(a)) => a.0.extend(given.iter().cloned()),
+            _ => unreachable!(),
+        }
+        let uid = created_uid(&one(
+            &kms,
+            v,
+            Operation::Create,
+            RequestPayload::Create(create),
+        ));
+        for i in 10..24 {
+            let r = one(
+                &kms,
+                v,
+                Operation::AddAttribute,
+                RequestPayload::AddAttribute(AddAttributeRequest {
+                    unique_identifier: Some(uid.clone()),
+                    attribute: v.is_1x().then(|| custom(i).into()),
+                    new_attribute: (!v.is_1x()).then(|| custom(i)),
+                }),
+            );
+            assert_eq!(
+                r.result_status,
+                ResultStatus::Success,
+                "{v} #{i}: {:?}",
+                r.result_message
+            );
+        }
+        let kept = all_attributes(&kms, v, &uid);
+        for i in 0..24 {
+            assert!(kept.contains(&custom(i)), "{v}: custom attribute {i} lost");
+        }
+    }
+}
