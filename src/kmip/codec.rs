@@ -16,26 +16,41 @@ use crate::kmip::KmipVersion;
 use crate::ttlv::{Item, ItemType, Tag, Value, Writer};
 
 /// What went wrong reading a typed value; [`ModelError::result_reason`] maps it to the wire.
+/// The message (a Result Message a client reads) names tags as the spec does, with their
+/// value: "Request Payload (0x420079): unexpected field Template-Attribute (0x420091)".
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ModelError {
-    #[error("{parent}: missing required field {tag}")]
+    #[error("{}: missing required field {}", Named(*parent), Named(*tag))]
     MissingField { parent: Tag, tag: Tag },
-    #[error("{parent}: unexpected field {tag}")]
+    #[error("{}: unexpected field {}", Named(*parent), Named(*tag))]
     UnexpectedField { parent: Tag, tag: Tag },
-    #[error("{parent}: field {tag} appears more than once")]
+    #[error("{}: field {} appears more than once", Named(*parent), Named(*tag))]
     DuplicateField { parent: Tag, tag: Tag },
-    #[error("{tag}: expected {expected:?}, found {actual:?}")]
+    #[error("{}: expected {expected:?}, found {actual:?}", Named(*tag))]
     WrongType {
         tag: Tag,
         expected: ItemType,
         actual: ItemType,
     },
-    #[error("{tag}: invalid value: {reason}")]
+    #[error("{}: invalid value: {reason}", Named(*tag))]
     InvalidValue { tag: Tag, reason: String },
-    #[error("{tag} does not exist in KMIP {version}")]
+    #[error("{} does not exist in KMIP {version}", Named(*tag))]
     NotInVersion { tag: Tag, version: KmipVersion },
     #[error("protocol version {major}.{minor} is not supported")]
     UnsupportedVersion { major: i32, minor: i32 },
+}
+
+/// A tag as error messages print it: its spec name and value, or the value alone for a tag
+/// no version defines (an extension or a typo).
+pub struct Named(pub Tag);
+
+impl std::fmt::Display for Named {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match crate::kmip::tables::tag_info(self.0) {
+            Some(info) => write!(f, "{} ({})", info.spec_name, self.0),
+            None => write!(f, "{}", self.0),
+        }
+    }
 }
 
 /// The reading context: the protocol version of the message being read.

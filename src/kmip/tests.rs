@@ -282,3 +282,27 @@ fn text_strings_with_a_nul_are_invalid_fields() {
         "abc"
     );
 }
+
+/// Result Messages name tags as the spec prints them, with the value; an unknown tag by its
+/// value alone.
+#[test]
+fn model_errors_name_tags_as_the_spec_does() {
+    use super::codec::ModelError;
+    use crate::ttlv::Tag;
+    let e = ModelError::UnexpectedField {
+        parent: Tag::RequestPayload,
+        tag: Tag::TemplateAttribute,
+    };
+    assert_eq!(
+        e.to_string(),
+        "Request Payload (0x420079): unexpected field Template-Attribute (0x420091)"
+    );
+    let e = ModelError::MissingField {
+        parent: Tag::RequestPayload,
+        tag: Tag(0x54AA01),
+    };
+    assert_eq!(
+        e.to_string(),
+        "Request Payload (0x420079): missing required field 0x54AA01"
+    );
+}
