@@ -121,6 +121,16 @@ fn all_attributes(kms: &Kms, version: KmipVersion, uid: &str) -> Vec<Attribute> 
     }
 }
 
+/// Creates an AES key named `name` as Alice; its Unique Identifier.
+fn create_key(kms: &Kms, version: KmipVersion, bits: i32, name: &str) -> String {
+    created_uid(&one(
+        kms,
+        version,
+        Operation::Create,
+        create_payload(version, bits, name),
+    ))
+}
+
 fn created_uid(r: &ResponseBatchItem) -> String {
     match &r.response_payload {
         Some(ResponsePayload::Create(c)) => c.unique_identifier.clone(),
@@ -330,12 +340,7 @@ fn locate_by_name_with_paging() {
     let mut uids = Vec::new();
     for i in 0..5 {
         let name = if i % 2 == 0 { "even" } else { "odd" };
-        uids.push(created_uid(&one(
-            &kms,
-            KmipVersion::V2_1,
-            Operation::Create,
-            create_payload(KmipVersion::V2_1, 128, name),
-        )));
+        uids.push(create_key(&kms, KmipVersion::V2_1, 128, name));
     }
     let locate = |max: Option<i32>, offset: Option<i32>| {
         RequestPayload::Locate(LocateRequest {
@@ -795,12 +800,7 @@ fn register_secret_data_and_add_attribute() {
 fn locate_leaves_destroyed_objects_out_unless_asked() {
     let kms = kms();
     let v = KmipVersion::V2_1;
-    let old = created_uid(&one(
-        &kms,
-        v,
-        Operation::Create,
-        create_payload(v, 128, "db-key"),
-    ));
+    let old = create_key(&kms, v, 128, "db-key");
     let r = one(
         &kms,
         v,
@@ -808,12 +808,7 @@ fn locate_leaves_destroyed_objects_out_unless_asked() {
         RequestPayload::Destroy(uid_req(Some(&old))),
     );
     assert_eq!(r.result_status, ResultStatus::Success);
-    let new = created_uid(&one(
-        &kms,
-        v,
-        Operation::Create,
-        create_payload(v, 128, "db-key"),
-    ));
+    let new = create_key(&kms, v, 128, "db-key");
     let locate = |mask: Option<StorageStatusMask>, state: Option<State>| {
         let mut attrs = vec![Attribute::Name(Name {
             name_value: "db-key".into(),
@@ -981,18 +976,8 @@ fn locate_reads_filters_inside_a_template_attribute() {
     use crate::ttlv::{Item, Tag, Value};
     let kms = kms();
     let v = KmipVersion::V1_2;
-    let wanted = created_uid(&one(
-        &kms,
-        v,
-        Operation::Create,
-        create_payload(v, 256, "enc-in"),
-    ));
-    created_uid(&one(
-        &kms,
-        v,
-        Operation::Create,
-        create_payload(v, 256, "auth-in"),
-    ));
+    let wanted = create_key(&kms, v, 256, "enc-in");
+    create_key(&kms, v, 256, "auth-in");
     let text = |tag, s: &str| Item::new(tag, Value::TextString(s.to_string().into()));
     let int = |tag, n| Item::new(tag, Value::Integer(n));
     let locate = |name: &str, template_name: bool| {
@@ -1091,12 +1076,7 @@ fn fresh_is_true_until_a_get_serves_the_object() {
             .cloned()
     };
     for v in [KmipVersion::V1_1, KmipVersion::V2_1] {
-        let uid = created_uid(&one(
-            &kms,
-            v,
-            Operation::Create,
-            create_payload(v, 128, "f"),
-        ));
+        let uid = create_key(&kms, v, 128, "f");
         let before = attrs(v, &uid);
         assert!(before.contains(&Attribute::Fresh(true)), "{v}: {before:?}");
         // Get Attributes does not serve the object: still Fresh.
@@ -1125,12 +1105,7 @@ fn fresh_is_true_until_a_get_serves_the_object() {
     }
     // KMIP 1.0 has no Fresh: never sent to a 1.0 client.
     let v = KmipVersion::V1_0;
-    let uid = created_uid(&one(
-        &kms,
-        v,
-        Operation::Create,
-        create_payload(v, 128, "old"),
-    ));
+    let uid = create_key(&kms, v, 128, "old");
     assert!(
         !attrs(v, &uid)
             .iter()
