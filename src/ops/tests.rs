@@ -573,50 +573,16 @@ fn unsupported_major_version_gets_invalid_message_and_minor_is_tolerated() {
 fn wrong_item_type_and_missing_field() {
     let kms = kms();
     // Get whose Unique Identifier is an Integer.
-    let bad = Item::structure(
-        Tag::RequestMessage,
+    let r = send_raw(
+        &kms,
         vec![
-            Item::structure(
-                Tag::RequestHeader,
-                vec![
-                    Item::structure(
-                        Tag::ProtocolVersion,
-                        vec![
-                            Item::new(Tag::ProtocolVersionMajor, ttlv::Value::Integer(1)),
-                            Item::new(Tag::ProtocolVersionMinor, ttlv::Value::Integer(2)),
-                        ],
-                    ),
-                    Item::new(Tag::BatchCount, ttlv::Value::Integer(2)),
-                ],
+            (
+                Operation::Get.value(),
+                vec![Item::new(Tag::UniqueIdentifier, ttlv::Value::Integer(5))],
             ),
-            Item::structure(
-                Tag::BatchItem,
-                vec![
-                    Item::new(
-                        Tag::Operation,
-                        ttlv::Value::Enumeration(Operation::Get.value()),
-                    ),
-                    Item::structure(
-                        Tag::RequestPayload,
-                        vec![Item::new(Tag::UniqueIdentifier, ttlv::Value::Integer(5))],
-                    ),
-                ],
-            ),
-            Item::structure(
-                Tag::BatchItem,
-                vec![
-                    Item::new(
-                        Tag::Operation,
-                        ttlv::Value::Enumeration(Operation::Revoke.value()),
-                    ),
-                    Item::structure(Tag::RequestPayload, vec![]),
-                ],
-            ),
+            (Operation::Revoke.value(), vec![]),
         ],
     );
-    let mut h = ttlv::encode(&bad);
-    let response = kms.handle(&alice(), &h, NOW);
-    let (r, _) = ResponseMessage::from_item(&ttlv::decode(&response).unwrap()).unwrap();
     assert_eq!(r.batch_item[0].operation, Some(Operation::Get));
     assert_eq!(
         r.batch_item[0].result_reason,
@@ -625,52 +591,45 @@ fn wrong_item_type_and_missing_field() {
     // The default option is Stop: the second item is not run.
     assert_eq!(r.batch_item.len(), 1);
     // An unknown operation is Operation Not Supported.
-    h = ttlv::encode(&Item::structure(
-        Tag::RequestMessage,
-        vec![
-            bad.children()[0].clone().into_owned_with_count(1),
-            Item::structure(
-                Tag::BatchItem,
-                vec![
-                    Item::new(Tag::Operation, ttlv::Value::Enumeration(0x7777)),
-                    Item::structure(Tag::RequestPayload, vec![]),
-                ],
-            ),
-        ],
-    ));
-    let response = kms.handle(&alice(), &h, NOW);
-    let (r, _) = ResponseMessage::from_item(&ttlv::decode(&response).unwrap()).unwrap();
+    let r = send_raw(&kms, vec![(0x7777, vec![])]);
     assert_eq!(
         r.batch_item[0].result_reason,
         Some(ResultReason::OperationNotSupported)
     );
 }
 
-trait WithCount {
-    fn into_owned_with_count(self, n: i32) -> Item<'static>;
-}
-
-impl WithCount for Item<'_> {
-    /// The header with its Batch Count replaced.
-    fn into_owned_with_count(self, n: i32) -> Item<'static> {
-        let Item { tag, value } = self.into_owned();
-        let ttlv::Value::Structure(children) = value else {
-            unreachable!()
-        };
+/// Sends a KMIP 1.2 request built item by item, so that it can be wrong in chosen ways: one
+/// batch item per (operation code, payload items).
+fn send_raw(kms: &Kms, items: Vec<(u32, Vec<Item<'static>>)>) -> ResponseMessage {
+    let int = |tag, n| Item::new(tag, ttlv::Value::Integer(n));
+    let mut children = vec![Item::structure(
+        Tag::RequestHeader,
+        vec![
+            Item::structure(
+                Tag::ProtocolVersion,
+                vec![
+                    int(Tag::ProtocolVersionMajor, 1),
+                    int(Tag::ProtocolVersionMinor, 2),
+                ],
+            ),
+            int(Tag::BatchCount, items.len() as i32),
+        ],
+    )];
+    children.extend(items.into_iter().map(|(operation, payload)| {
         Item::structure(
-            tag,
-            children
-                .into_iter()
-                .map(|c| {
-                    if c.tag == Tag::BatchCount {
-                        Item::new(Tag::BatchCount, ttlv::Value::Integer(n))
-                    } else {
-                        c
-                    }
-                })
-                .collect(),
+            Tag::BatchItem,
+            vec![
+                Item::new(Tag::Operation, ttlv::Value::Enumeration(operation)),
+                Item::structure(Tag::RequestPayload, payload),
+            ],
         )
-    }
+    }));
+    let request = ttlv::encode(&Item::structure(Tag::RequestMessage, children));
+    let response = kms.handle(&alice(), &request, NOW);
+    let decoded = ttlv::decode(&response).expect("response decodes");
+    ResponseMessage::from_item(&decoded)
+        .expect("response types")
+        .0
 }
 
 #[test]
@@ -979,7 +938,6 @@ fn locate_reads_filters_inside_a_template_attribute() {
     let wanted = create_key(&kms, v, 256, "enc-in");
     create_key(&kms, v, 256, "auth-in");
     let text = |tag, s: &str| Item::new(tag, Value::TextString(s.to_string().into()));
-    let int = |tag, n| Item::new(tag, Value::Integer(n));
     let locate = |name: &str, template_name: bool| {
         let mut template = Vec::new();
         if template_name {
@@ -1004,42 +962,13 @@ fn locate_reads_filters_inside_a_template_attribute() {
                 ),
             ],
         ));
-        let message = Item::structure(
-            Tag::RequestMessage,
-            vec![
-                Item::structure(
-                    Tag::RequestHeader,
-                    vec![
-                        Item::structure(
-                            Tag::ProtocolVersion,
-                            vec![
-                                int(Tag::ProtocolVersionMajor, 1),
-                                int(Tag::ProtocolVersionMinor, 2),
-                            ],
-                        ),
-                        int(Tag::BatchCount, 1),
-                    ],
-                ),
-                Item::structure(
-                    Tag::BatchItem,
-                    vec![
-                        Item::new(
-                            Tag::Operation,
-                            Value::Enumeration(Operation::Locate.value()),
-                        ),
-                        Item::structure(
-                            Tag::RequestPayload,
-                            vec![Item::structure(Tag::TemplateAttribute, template)],
-                        ),
-                    ],
-                ),
-            ],
+        let mut r = send_raw(
+            &kms,
+            vec![(
+                Operation::Locate.value(),
+                vec![Item::structure(Tag::TemplateAttribute, template)],
+            )],
         );
-        let response = kms.handle(&alice(), &ttlv::encode(&message), NOW);
-        let decoded = ttlv::decode(&response).expect("response decodes");
-        let mut r = ResponseMessage::from_item(&decoded)
-            .expect("response types")
-            .0;
         r.batch_item.remove(0)
     };
     let r = locate("enc-in", false);
