@@ -131,6 +131,31 @@ class Run:
             state["created"] = uids[-1]
             return "AES-128/192/256 -> {}".format(", ".join(uids))
 
+        def fresh():
+            # Fresh (KMIP 1.1 and later): True until a Get has served the key. KMIP 1.0 has
+            # no Fresh, and a 1.0 client must never be sent one.
+            uid = c.create(enums.CryptographicAlgorithm.AES, 128, name=self.name("fresh"))
+
+            def fresh_of():
+                _, attrs = c.get_attributes(uid, ["Fresh"])
+                values = attribute_map(attrs).get("Fresh", [])
+                check(len(values) == 1, "Fresh: {!r}".format(values))
+                return values[0].value
+
+            if self.args.version == "1.0":
+                _, everything = c.get_attributes(uid)
+                check("Fresh" not in attribute_map(everything), "Fresh sent to a 1.0 client")
+                c.get(uid)
+                _, everything = c.get_attributes(uid)
+                check("Fresh" not in attribute_map(everything), "Fresh sent to a 1.0 client")
+                return "{}: no Fresh in KMIP 1.0, before or after Get".format(uid)
+            check(fresh_of() is True, "a new key is not Fresh")
+            c.get(uid)
+            check(fresh_of() is False, "still Fresh after a Get")
+            c.get(uid)
+            check(fresh_of() is False, "Fresh again after a second Get")
+            return "{}: Fresh, then not after Get".format(uid)
+
         def register_key():
             value = bytes(range(16, 48))
             key = objects.SymmetricKey(
@@ -288,6 +313,7 @@ class Run:
                 other.close()
 
         self.step("create", create)
+        self.step("fresh until the first get", fresh)
         self.step("register symmetric key", register_key)
         self.step("register secret data", register_secret)
         self.step("register opaque object", register_opaque)
