@@ -114,6 +114,13 @@ fn build(uid: &str, s: &Spec) -> ManagedObject {
     if s.key % 3 != 0 {
         a.push(Attribute::Fresh(s.key % 3 == 1));
     }
+    // Sensitive and Extractable likewise, each True, False or absent.
+    if (s.key / 3) % 3 != 0 {
+        a.push(Attribute::Sensitive((s.key / 3) % 3 == 1));
+    }
+    if (s.key / 9) % 3 != 0 {
+        a.push(Attribute::Extractable((s.key / 9) % 3 == 1));
+    }
     if let Some(st) = s.state {
         a.push(Attribute::State(STATES[st as usize]));
     }

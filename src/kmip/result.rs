@@ -55,6 +55,8 @@ pub fn reason_for_version(reason: ResultReason, version: crate::kmip::KmipVersio
     }
     let nearer = match reason {
         ResultReason::WrongKeyLifecycleState
+        | ResultReason::Sensitive
+        | ResultReason::NotExtractable
         | ResultReason::NotAuthorised
         | ResultReason::ReadOnlyAttribute
         | ResultReason::AttributeReadOnly => ResultReason::PermissionDenied,

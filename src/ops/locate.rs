@@ -88,12 +88,23 @@ pub fn locate(request: &LocateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Locate
     let online = mask.contains(StorageStatusMask::OnLineStorage);
     let destroyed = mask.contains(StorageStatusMask::DestroyedStorage);
     if !online && !destroyed {
+        let paged = request.offset_items.is_some() || request.maximum_items.is_some();
         return Ok(LocateResponse {
-            located_items: (ctx.cx.version >= KmipVersion::V1_3).then_some(0),
+            located_items: (ctx.cx.version >= KmipVersion::V1_3 && paged).then_some(0),
             unique_identifier: Vec::new(),
         });
     }
-    let attributes = request.attributes();
+    let mut attributes = request.attributes();
+    // Unique Identifier narrows the match to that one object (SKFF-M-5: a client checks
+    // that a key it knows still meets its criteria).
+    let mut wanted_uids: Vec<String> = Vec::new();
+    attributes.retain(|a| match a {
+        Attribute::UniqueIdentifier(u) => {
+            wanted_uids.push(u.clone());
+            false
+        }
+        _ => true,
+    });
     let exclude_states = if attributes.iter().any(|a| matches!(a, Attribute::State(_))) {
         Vec::new()
     } else if !online {
@@ -128,9 +139,49 @@ pub fn locate(request: &LocateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Locate
         limit: Some(limit),
         exclude_states,
     };
-    let located = ctx.txn.store().locate(&query)?;
+    let located = match wanted_uids.first() {
+        None => ctx.txn.store().locate(&query)?,
+        Some(uid) => {
+            let object = if wanted_uids.iter().all(|u| u == uid) {
+                ctx.txn.get(uid)?
+            } else {
+                None // two different identifiers: nothing is both
+            };
+            let found = object.filter(|o| {
+                query.owner.as_ref().is_none_or(|owner| &o.owner == owner)
+                    && !query.exclude_states.contains(&o.state())
+                    && query
+                        .filters
+                        .iter()
+                        .all(|f| crate::store::memory::matches(o, f))
+            });
+            let total = usize::from(found.is_some());
+            crate::store::Located {
+                unique_identifiers: found
+                    .map(|o| o.unique_identifier)
+                    .into_iter()
+                    .skip(query.offset)
+                    .take(limit)
+                    .collect(),
+                total,
+            }
+        }
+    };
+    // Located Items (1.3+) when the client pages (Offset Items, Maximum Items) or the
+    // answer is cut short by the server's own limit: then the client needs the total. It is
+    // left out otherwise, as in the OASIS profile test cases (a MAY either way, 1.4 §4.9).
+    // 1.4 §4.9: a single identifier returned goes into the ID Placeholder for the batch
+    // items after this one; more matches (unless Maximum Items asked for one) or none empty
+    // it, so that they fail rather than act on an object the client did not mean.
+    ctx.id_placeholder = match located.unique_identifiers.as_slice() {
+        [one] if located.total == 1 || request.maximum_items == Some(1) => Some(one.clone()),
+        _ => None,
+    };
+    let paged = request.offset_items.is_some() || request.maximum_items.is_some();
+    let cut_short = located.total > located.unique_identifiers.len();
     Ok(LocateResponse {
-        located_items: (ctx.cx.version >= KmipVersion::V1_3).then_some(located.total as i32),
+        located_items: (ctx.cx.version >= KmipVersion::V1_3 && (paged || cut_short))
+            .then_some(located.total as i32),
         unique_identifier: located.unique_identifiers,
     })
 }

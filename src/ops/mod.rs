@@ -325,7 +325,7 @@ impl Kms {
         b.attempt += 1;
         let mut txn = Txn::new(self.store.as_ref());
         let outcomes = self.run_batch(&b.principal, &b.header, &b.items, &mut txn, b.now, cx);
-        let mut response = build_response(&b.header, b.version, b.now, outcomes);
+        let mut response = build_response(b.version, b.now, outcomes);
         let bytes = response.to_bytes(&cx);
         if let Some(max) = b.header.maximum_response_size {
             if bytes.len() > max.max(0) as usize {
@@ -636,10 +636,12 @@ fn failure(
     }
 }
 
+/// The header of every answer. The Client Correlation Value is not echoed: it travels in
+/// the request for client-to-server operations and in the response only for server-to-client
+/// ones (2.1 §9.9).
 fn response_header(
     protocol_version: ProtocolVersion,
     now: i64,
-    request: Option<&RequestHeader>,
     batch_count: usize,
 ) -> ResponseHeader {
     ResponseHeader {
@@ -648,18 +650,13 @@ fn response_header(
         nonce: None,
         server_hashed_password: None,
         attestation_type: Vec::new(),
-        client_correlation_value: request.and_then(|h| h.client_correlation_value.clone()),
+        client_correlation_value: None,
         server_correlation_value: None,
         batch_count: batch_count as i32,
     }
 }
 
-fn build_response(
-    header: &RequestHeader,
-    version: KmipVersion,
-    now: i64,
-    outcomes: Vec<Outcome>,
-) -> ResponseMessage {
+fn build_response(version: KmipVersion, now: i64, outcomes: Vec<Outcome>) -> ResponseMessage {
     let batch_item: Vec<ResponseBatchItem> = outcomes
         .into_iter()
         .map(|o| match o.result {
@@ -692,12 +689,7 @@ fn build_response(
         })
         .collect();
     ResponseMessage {
-        response_header: response_header(
-            ProtocolVersion::new(version),
-            now,
-            Some(header),
-            batch_item.len(),
-        ),
+        response_header: response_header(ProtocolVersion::new(version), now, batch_item.len()),
         batch_item,
     }
 }
@@ -712,7 +704,7 @@ fn message_error(
 ) -> Vec<u8> {
     let cx = Cx::new(protocol_version.version().unwrap_or(KmipVersion::V1_0));
     ResponseMessage {
-        response_header: response_header(protocol_version, now, None, 1),
+        response_header: response_header(protocol_version, now, 1),
         batch_item: vec![failure(None, None, reason, message)],
     }
     .to_bytes(&cx)

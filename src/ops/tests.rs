@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::kmip::attributes::{Attribute, Attributes, Name, RevocationReason, TemplateAttribute};
+use crate::kmip::attributes::{
+    Attribute, AttributeReference, Attributes, Name, RandomNumberGenerator, RevocationReason,
+    TemplateAttribute,
+};
 use crate::kmip::objects::*;
 use crate::kmip::payloads::*;
 use crate::store::memory::MemoryStore;
@@ -369,7 +372,8 @@ fn locate_by_name_with_paging() {
         l.unique_identifier,
         vec![uids[0].clone(), uids[2].clone(), uids[4].clone()]
     );
-    assert_eq!(l.located_items, Some(3));
+    // Not paged and complete: no Located Items, as in the OASIS profile test cases.
+    assert_eq!(l.located_items, None);
     let r = one(
         &kms,
         KmipVersion::V2_1,
@@ -380,6 +384,24 @@ fn locate_by_name_with_paging() {
         panic!()
     };
     assert_eq!(l.unique_identifier, vec![uids[2].clone()]);
+    assert_eq!(l.located_items, Some(3), "paged: the total");
+    // Not paged but cut short by the server's own limit: the total tells the client so.
+    let mut capped = self::kms();
+    capped.config.max_locate_items = 2;
+    for _ in 0..3 {
+        create_key(&capped, KmipVersion::V2_1, 128, "even");
+    }
+    let r = one(
+        &capped,
+        KmipVersion::V2_1,
+        Operation::Locate,
+        locate(None, None),
+    );
+    let Some(ResponsePayload::Locate(l)) = r.response_payload else {
+        panic!()
+    };
+    assert_eq!(l.unique_identifier.len(), 2);
+    assert_eq!(l.located_items, Some(3), "cut short: the total");
     // 1.2 has no Located Items.
     let r = one(
         &kms,
@@ -1162,4 +1184,414 @@ fn twenty_long_custom_attributes_are_kept() {
             assert!(kept.contains(&custom(i)), "{v}: custom attribute {i} lost");
         }
     }
+}
+
+fn modify(uid: &str, new: Attribute) -> RequestPayload {
+    RequestPayload::ModifyAttribute(ModifyAttributeRequest {
+        unique_identifier: Some(uid.into()),
+        attribute: None,
+        current_attribute: None,
+        new_attribute: Some(new),
+    })
+}
+
+fn delete(uid: &str, reference: Tag) -> RequestPayload {
+    RequestPayload::DeleteAttribute(DeleteAttributeRequest {
+        unique_identifier: Some(uid.into()),
+        attribute_name: None,
+        attribute_index: None,
+        current_attribute: None,
+        attribute_reference: Some(AttributeReference::Standard(reference)),
+    })
+}
+
+fn reason(r: &ResponseBatchItem) -> Option<ResultReason> {
+    r.result_reason
+}
+
+#[test]
+fn sensitive_and_extractable_keys_do_not_leave_the_server() {
+    let kms = kms();
+    let v = KmipVersion::V2_1;
+    let uid = create_key(&kms, v, 256, "guarded");
+    // The server sets all four (2.1 §4.3, §4.23, §4.33, §4.55), and the generator (§4.46).
+    let attrs = all_attributes(&kms, v, &uid);
+    for expected in [
+        Attribute::Sensitive(false),
+        Attribute::AlwaysSensitive(false),
+        Attribute::Extractable(true),
+        Attribute::NeverExtractable(false),
+    ] {
+        assert!(attrs.contains(&expected), "{expected:?} in {attrs:?}");
+    }
+    assert!(attrs.iter().any(|a| matches!(
+        a,
+        Attribute::RandomNumberGenerator(r) if r.rng_algorithm == RNGAlgorithm::Unspecified
+    )));
+    // 1.2 knows none of the four (1.4 added them) but has the generator (1.3).
+    let old = all_attributes(&kms, KmipVersion::V1_2, &uid);
+    assert!(!old.iter().any(|a| matches!(
+        a,
+        Attribute::Sensitive(_) | Attribute::Extractable(_) | Attribute::RandomNumberGenerator(_)
+    )));
+
+    // Sensitive: Get refused (Sensitive; Permission Denied for 1.2, which lacks the reason).
+    let r = one(
+        &kms,
+        v,
+        Operation::ModifyAttribute,
+        modify(&uid, Attribute::Sensitive(true)),
+    );
+    assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+    let r = one(&kms, v, Operation::Get, get_req(&uid, None));
+    assert_eq!(reason(&r), Some(ResultReason::Sensitive));
+    let r = one(&kms, KmipVersion::V1_2, Operation::Get, get_req(&uid, None));
+    assert_eq!(reason(&r), Some(ResultReason::PermissionDenied));
+    // Always Sensitive stays False: Sensitive was False before.
+    assert!(all_attributes(&kms, v, &uid).contains(&Attribute::AlwaysSensitive(false)));
+    // Neither may be deleted.
+    for tag in [Tag::Sensitive, Tag::Extractable] {
+        let r = one(&kms, v, Operation::DeleteAttribute, delete(&uid, tag));
+        assert_eq!(r.result_status, ResultStatus::OperationFailed, "{tag}");
+    }
+    // Back to not Sensitive, then not Extractable: refused with Not Extractable.
+    one(
+        &kms,
+        v,
+        Operation::ModifyAttribute,
+        modify(&uid, Attribute::Sensitive(false)),
+    );
+    assert_eq!(
+        one(&kms, v, Operation::Get, get_req(&uid, None)).result_status,
+        ResultStatus::Success
+    );
+    one(
+        &kms,
+        v,
+        Operation::ModifyAttribute,
+        modify(&uid, Attribute::Extractable(false)),
+    );
+    let r = one(&kms, v, Operation::Get, get_req(&uid, None));
+    assert_eq!(reason(&r), Some(ResultReason::NotExtractable));
+    one(
+        &kms,
+        v,
+        Operation::ModifyAttribute,
+        modify(&uid, Attribute::Extractable(true)),
+    );
+    assert!(all_attributes(&kms, v, &uid).contains(&Attribute::NeverExtractable(false)));
+
+    // Created Sensitive and not Extractable: Always Sensitive and Never Extractable True,
+    // and the material never goes out.
+    let RequestPayload::Create(mut create) = create_payload(v, 256, "locked") else {
+        panic!()
+    };
+    let attributes = create.attributes.as_mut().expect("2.x");
+    attributes.0.push(Attribute::Sensitive(true));
+    attributes.0.push(Attribute::Extractable(false));
+    let locked = created_uid(&one(
+        &kms,
+        v,
+        Operation::Create,
+        RequestPayload::Create(create),
+    ));
+    let attrs = all_attributes(&kms, v, &locked);
+    assert!(attrs.contains(&Attribute::AlwaysSensitive(true)));
+    assert!(attrs.contains(&Attribute::NeverExtractable(true)));
+    let r = one(&kms, v, Operation::Get, get_req(&locked, None));
+    assert_eq!(reason(&r), Some(ResultReason::NotExtractable));
+    // Once Extractable turns True, Never Extractable is False for good.
+    one(
+        &kms,
+        v,
+        Operation::ModifyAttribute,
+        modify(&locked, Attribute::Extractable(true)),
+    );
+    one(
+        &kms,
+        v,
+        Operation::ModifyAttribute,
+        modify(&locked, Attribute::Extractable(false)),
+    );
+    assert!(all_attributes(&kms, v, &locked).contains(&Attribute::NeverExtractable(false)));
+}
+
+#[test]
+fn create_keeps_the_generator_honest_and_quantum_safe_means_aes_256() {
+    let kms = kms();
+    let v = KmipVersion::V2_1;
+    let with = |bits: i32, extra: Vec<Attribute>| {
+        let RequestPayload::Create(mut create) = create_payload(v, bits, "q") else {
+            panic!()
+        };
+        create.attributes.as_mut().expect("2.x").0.extend(extra);
+        one(&kms, v, Operation::Create, RequestPayload::Create(create))
+    };
+    let rng = |alg| {
+        Attribute::RandomNumberGenerator(RandomNumberGenerator {
+            rng_algorithm: alg,
+            cryptographic_algorithm: None,
+            cryptographic_length: None,
+            hashing_algorithm: None,
+            drbg_algorithm: None,
+            recommended_curve: None,
+            fips186_variation: None,
+            prediction_resistance: None,
+        })
+    };
+    // A generator the server does not have: refused (2.1 §4.46), not recorded as a claim.
+    let r = with(256, vec![rng(RNGAlgorithm::ANSIX9_31)]);
+    assert_eq!(reason(&r), Some(ResultReason::FeatureNotSupported));
+    let r = with(
+        256,
+        vec![rng(RNGAlgorithm::ANSIX9_31), rng(RNGAlgorithm::Unspecified)],
+    );
+    assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+    let gens: Vec<_> = all_attributes(&kms, v, &created_uid(&r))
+        .into_iter()
+        .filter(|a| matches!(a, Attribute::RandomNumberGenerator(_)))
+        .collect();
+    assert_eq!(gens, vec![rng(RNGAlgorithm::Unspecified)]);
+    // Quantum Safe (QS-M-2): AES-128 and AES-192 refused, AES-256 made.
+    for bits in [128, 192] {
+        let r = with(bits, vec![Attribute::QuantumSafe(true)]);
+        assert_eq!(reason(&r), Some(ResultReason::GeneralFailure), "{bits}");
+    }
+    let r = with(256, vec![Attribute::QuantumSafe(true)]);
+    assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+    assert_eq!(
+        with(128, vec![Attribute::QuantumSafe(false)]).result_status,
+        ResultStatus::Success
+    );
+}
+
+#[test]
+fn lifecycle_dates_change_only_in_their_states_and_usage_is_fixed() {
+    let kms = kms();
+    let uid = create_key(&kms, KmipVersion::V2_1, 256, "dated");
+    // Pre-Active: the Activation Date may be set, and changed.
+    let add = |uid: &str, a: Attribute| {
+        RequestPayload::AddAttribute(AddAttributeRequest {
+            unique_identifier: Some(uid.into()),
+            attribute: None,
+            new_attribute: Some(a),
+        })
+    };
+    for (operation, payload) in [
+        (
+            Operation::AddAttribute,
+            add(&uid, Attribute::ActivationDate(DateTime(NOW + 3600))),
+        ),
+        (
+            Operation::ModifyAttribute,
+            modify(&uid, Attribute::ActivationDate(DateTime(NOW + 1800))),
+        ),
+    ] {
+        let r = one(&kms, KmipVersion::V2_1, operation, payload);
+        assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+    }
+    one(
+        &kms,
+        KmipVersion::V2_1,
+        Operation::Activate,
+        RequestPayload::Activate(uid_req(Some(&uid))),
+    );
+    // Active: the Activation Date is fixed (Wrong Key Lifecycle State; 1.4: Permission
+    // Denied); the Deactivation Date may still be set, and a date may not be deleted.
+    let r = one(
+        &kms,
+        KmipVersion::V2_1,
+        Operation::ModifyAttribute,
+        modify(&uid, Attribute::ActivationDate(DateTime(NOW + 7200))),
+    );
+    assert_eq!(reason(&r), Some(ResultReason::WrongKeyLifecycleState));
+    let r = one(
+        &kms,
+        KmipVersion::V1_4,
+        Operation::ModifyAttribute,
+        RequestPayload::ModifyAttribute(ModifyAttributeRequest {
+            unique_identifier: Some(uid.clone()),
+            attribute: Some(Attribute::ActivationDate(DateTime(NOW + 7200)).into()),
+            current_attribute: None,
+            new_attribute: None,
+        }),
+    );
+    assert_eq!(reason(&r), Some(ResultReason::PermissionDenied));
+    let r = one(
+        &kms,
+        KmipVersion::V2_1,
+        Operation::AddAttribute,
+        RequestPayload::AddAttribute(AddAttributeRequest {
+            unique_identifier: Some(uid.clone()),
+            attribute: None,
+            new_attribute: Some(Attribute::DeactivationDate(DateTime(NOW + 86_400))),
+        }),
+    );
+    assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+    let r = one(
+        &kms,
+        KmipVersion::V2_1,
+        Operation::DeleteAttribute,
+        delete(&uid, Tag::DeactivationDate),
+    );
+    assert_eq!(r.result_status, ResultStatus::OperationFailed);
+    // Cryptographic Usage Mask: "Modifiable by client: No" (a key's uses do not widen).
+    let r = one(
+        &kms,
+        KmipVersion::V2_1,
+        Operation::ModifyAttribute,
+        modify(
+            &uid,
+            Attribute::CryptographicUsageMask(
+                CryptographicUsageMask::Encrypt
+                    | CryptographicUsageMask::Decrypt
+                    | CryptographicUsageMask::WrapKey,
+            ),
+        ),
+    );
+    assert_eq!(r.result_status, ResultStatus::OperationFailed);
+}
+
+#[test]
+fn locate_by_unique_identifier_and_the_id_placeholder() {
+    let kms = kms();
+    let v = KmipVersion::V1_4;
+    let a = create_key(&kms, v, 128, "a");
+    let b = create_key(&kms, v, 256, "b");
+    let locate = |attrs: Vec<Attribute>, max: Option<i32>| {
+        RequestPayload::Locate(LocateRequest {
+            maximum_items: max,
+            offset_items: None,
+            storage_status_mask: None,
+            object_group_member: None,
+            attribute: attrs.into_iter().map(Into::into).collect(),
+            template_attribute: None,
+            attributes: None,
+        })
+    };
+    let found = |r: &ResponseBatchItem| match &r.response_payload {
+        Some(ResponsePayload::Locate(l)) => l.unique_identifier.clone(),
+        other => panic!("{other:?} {:?}", r.result_message),
+    };
+    // By Unique Identifier: that object if it meets the other criteria, else nothing.
+    let r = one(
+        &kms,
+        v,
+        Operation::Locate,
+        locate(vec![Attribute::UniqueIdentifier(a.clone())], None),
+    );
+    assert_eq!(found(&r), vec![a.clone()]);
+    let r = one(
+        &kms,
+        v,
+        Operation::Locate,
+        locate(
+            vec![
+                Attribute::UniqueIdentifier(a.clone()),
+                Attribute::CryptographicLength(256),
+            ],
+            None,
+        ),
+    );
+    assert!(found(&r).is_empty());
+    let r = one(
+        &kms,
+        v,
+        Operation::Locate,
+        locate(
+            vec![
+                Attribute::UniqueIdentifier(a.clone()),
+                Attribute::UniqueIdentifier(b.clone()),
+            ],
+            None,
+        ),
+    );
+    assert!(found(&r).is_empty(), "two identifiers: nothing is both");
+    // One found: the Get batched after it gets that object (1.4 §4.9, TL-M-3).
+    let batch = |attrs: Vec<Attribute>, max: Option<i32>| {
+        send(
+            &kms,
+            &alice(),
+            header(v, 2),
+            vec![
+                item(Operation::Locate, locate(attrs, max)),
+                item(
+                    Operation::Get,
+                    RequestPayload::Get(GetRequest {
+                        unique_identifier: None,
+                        key_format_type: None,
+                        key_wrap_type: None,
+                        key_compression_type: None,
+                        key_wrapping_specification: None,
+                    }),
+                ),
+            ],
+        )
+    };
+    let r = batch(vec![Attribute::CryptographicLength(256)], None);
+    assert_eq!(
+        r.batch_item[1].result_status,
+        ResultStatus::Success,
+        "{r:?}"
+    );
+    let Some(ResponsePayload::Get(g)) = &r.batch_item[1].response_payload else {
+        panic!()
+    };
+    assert_eq!(g.unique_identifier, b);
+    // Two found: the placeholder is emptied and the Get fails; with Maximum Items 1 the one
+    // returned is used.
+    let r = batch(vec![Attribute::ObjectType(ObjectType::SymmetricKey)], None);
+    assert_eq!(r.batch_item[1].result_status, ResultStatus::OperationFailed);
+    let r = batch(
+        vec![Attribute::ObjectType(ObjectType::SymmetricKey)],
+        Some(1),
+    );
+    assert_eq!(
+        r.batch_item[1].result_status,
+        ResultStatus::Success,
+        "{r:?}"
+    );
+}
+
+#[test]
+fn answers_do_not_echo_the_client_correlation_value_and_get_attributes_keeps_the_asked_order() {
+    let kms = kms();
+    let uid = create_key(&kms, KmipVersion::V2_1, 256, "ordered");
+    let mut h = header(KmipVersion::V2_1, 1);
+    h.client_correlation_value = Some("step=1".into());
+    let r = send(
+        &kms,
+        &alice(),
+        h,
+        vec![item(
+            Operation::GetAttributes,
+            RequestPayload::GetAttributes(GetAttributesRequest {
+                unique_identifier: Some(uid),
+                attribute_name: vec![],
+                attribute_reference: vec![
+                    AttributeReference::Standard(Tag::State),
+                    AttributeReference::Standard(Tag::CryptographicLength),
+                    AttributeReference::Standard(Tag::ObjectType),
+                    AttributeReference::Standard(Tag::State),
+                ],
+            }),
+        )],
+    );
+    // 2.1 §9.9: the value travels in the response only for server-to-client operations.
+    assert_eq!(r.response_header.client_correlation_value, None);
+    let Some(ResponsePayload::GetAttributes(g)) = &r.batch_item[0].response_payload else {
+        panic!()
+    };
+    let tags: Vec<Tag> = g
+        .attributes
+        .as_ref()
+        .expect("2.x")
+        .0
+        .iter()
+        .map(Attribute::tag)
+        .collect();
+    assert_eq!(
+        tags,
+        vec![Tag::State, Tag::CryptographicLength, Tag::ObjectType]
+    );
 }

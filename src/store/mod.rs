@@ -85,12 +85,19 @@ pub struct StoredObject {
     /// Its Fresh attribute is True: no Get has served it yet (2.1 §4.24), so the Get that
     /// serves it must set Fresh to False.
     pub fresh: bool,
+    /// Its Sensitive attribute is True: its value leaves the server only wrapped (2.1 §4.55).
+    pub sensitive: bool,
+    /// Its Extractable attribute is not False: its value may leave the server at all (2.1
+    /// §4.23; objects from before the attribute was kept count as extractable).
+    pub extractable: bool,
 }
 
 impl From<ManagedObject> for StoredObject {
     fn from(m: ManagedObject) -> Self {
         StoredObject {
             fresh: m.attributes.contains(&Attribute::Fresh(true)),
+            sensitive: m.attributes.contains(&Attribute::Sensitive(true)),
+            extractable: !m.attributes.contains(&Attribute::Extractable(false)),
             unique_identifier: m.unique_identifier,
             object_type: m.object_type,
             owner: m.owner,

@@ -9,6 +9,16 @@
 
 /// Rewrites the placeholders of an OASIS test case; see the module doc.
 pub fn substitute(xml: &str, now: i64) -> String {
+    substitute_with(xml, now, |placeholder| {
+        let seed = placeholder.bytes().fold(0u8, |a, b| a.wrapping_add(b));
+        (0..16u8).map(|i| seed.wrapping_add(i)).collect()
+    })
+}
+
+/// [`substitute`] with the bytes of each Byte String placeholder chosen by `byte_string`
+/// (given the placeholder's name, `$KEY_MATERIAL_0`): a harness that later recognises
+/// them in a response picks bytes it can tell apart.
+pub fn substitute_with(xml: &str, now: i64, byte_string: impl Fn(&str) -> Vec<u8>) -> String {
     let mut out = String::with_capacity(xml.len());
     let mut rest = xml;
     while let Some(at) = rest.find("value=\"$") {
@@ -40,12 +50,10 @@ pub fn substitute(xml: &str, now: i64) -> String {
                     })
                     .unwrap_or_else(|| placeholder.to_string())
             }
-            "ByteString" => {
-                let seed = placeholder.bytes().fold(0u8, |a, b| a.wrapping_add(b));
-                (0..16u8)
-                    .map(|i| format!("{:02x}", seed.wrapping_add(i)))
-                    .collect()
-            }
+            "ByteString" => byte_string(placeholder)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
             _ => placeholder.to_string(),
         };
         out.push_str("value=\"");

@@ -465,16 +465,23 @@ impl ObjectStore for RedbStore {
         let Some(record) = self.record(unique_identifier)? else {
             return Ok(None);
         };
-        // Fresh is read from the attributes without decoding the rest of them.
-        let fresh = crate::ttlv::find_child(&record.attributes, Tag::Fresh)
-            .is_some_and(|i| i.value == crate::ttlv::Value::Boolean(true));
+        // Fresh, Sensitive and Extractable are read from the attributes without decoding the
+        // rest of them.
+        let flag = |tag: Tag| {
+            crate::ttlv::find_child(&record.attributes, tag).and_then(|i| match i.value {
+                crate::ttlv::Value::Boolean(b) => Some(b),
+                _ => None,
+            })
+        };
         Ok(Some(StoredObject {
             unique_identifier: unique_identifier.to_string(),
             object_type: ObjectType::from_u32(record.object_type),
             object: self.open_object(unique_identifier, &record)?,
             owner: record.owner,
             revision: record.revision,
-            fresh,
+            fresh: flag(Tag::Fresh) == Some(true),
+            sensitive: flag(Tag::Sensitive) == Some(true),
+            extractable: flag(Tag::Extractable) != Some(false),
         }))
     }
 
