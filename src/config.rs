@@ -23,6 +23,9 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub master_key: MasterKeyConfig,
     pub policy: PolicyConfig,
+    /// Answer the Interop operation: only for an OASIS interoperability test run (2.1
+    /// §6.1.26: it "SHALL NOT be available in a production server"). Default false.
+    pub interop: bool,
 }
 
 impl Default for Config {
@@ -34,6 +37,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             master_key: MasterKeyConfig::default(),
             policy: PolicyConfig::default(),
+            interop: false,
         }
     }
 }

@@ -159,6 +159,7 @@ pub fn prepare(config: &Config) -> Result<Prepared, String> {
         config: OpsConfig {
             max_batch_items: config.limits.max_batch_items,
             max_locate_items: config.limits.max_locate_items,
+            interop: config.interop,
             ..OpsConfig::default()
         },
     };

@@ -392,7 +392,11 @@ async fn each_operation_in_each_version() {
             v,
             Operation::Get,
             get("no-such-object", None),
-            ResultReason::ItemNotFound,
+            if v >= KmipVersion::V2_0 {
+                ResultReason::ObjectNotFound
+            } else {
+                ResultReason::ItemNotFound
+            },
         )
         .await;
 

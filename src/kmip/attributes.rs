@@ -371,7 +371,7 @@ impl Attribute {
     pub fn exists_in(&self, version: KmipVersion) -> bool {
         match self {
             Attribute::Vendor(_) => true,
-            other => tag_info(other.tag()).is_some_and(|info| info.exists_in(version)),
+            other => attribute_exists_in(other.tag(), version),
         }
     }
 
@@ -717,4 +717,14 @@ impl IntoOwnedValue for Value<'_> {
         .into_owned()
         .value
     }
+}
+
+/// Whether the attribute tagged `tag` exists in `version`: when its tag does, except Key
+/// Format Type, a field of the Key Block since 1.0 but an attribute only since 2.0 (2.1
+/// §4.26; 1.x has no attribute of that name).
+pub fn attribute_exists_in(tag: Tag, version: KmipVersion) -> bool {
+    if tag == Tag::KeyFormatType && version < KmipVersion::V2_0 {
+        return false;
+    }
+    tag_info(tag).is_some_and(|info| info.exists_in(version))
 }

@@ -667,7 +667,7 @@ impl GetAttributeListResponse {
     pub fn new(unique_identifier: String, references: Vec<AttributeReference>, cx: &Cx) -> Self {
         let present = references.into_iter().filter(|r| match r {
             AttributeReference::Standard(tag) => {
-                crate::kmip::tables::tag_info(*tag).is_some_and(|i| i.exists_in(cx.version))
+                crate::kmip::attributes::attribute_exists_in(*tag, cx.version)
             }
             AttributeReference::Vendor { .. } => true,
         });

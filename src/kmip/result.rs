@@ -57,6 +57,7 @@ pub fn reason_for_version(reason: ResultReason, version: crate::kmip::KmipVersio
         ResultReason::WrongKeyLifecycleState
         | ResultReason::Sensitive
         | ResultReason::NotExtractable
+        | ResultReason::IncompatibleCryptographicUsageMask
         | ResultReason::NotAuthorised
         | ResultReason::ReadOnlyAttribute
         | ResultReason::AttributeReadOnly => ResultReason::PermissionDenied,

@@ -135,7 +135,7 @@ pub fn get_attributes(
         let mut all = object.attributes;
         if ctx.cx.version == KmipVersion::V2_0 {
             // PyKMIP's KMIP 2.0 client (0.11) fails on the whole answer when it meets an
-            // attribute its decoder lacks; these four it lacks. A 2.0 client still gets
+            // attribute its decoder lacks; these five it lacks. A 2.0 client still gets
             // them by naming them; 2.1 and 1.x clients get them in every answer.
             all.retain(|a| {
                 !matches!(
@@ -144,6 +144,7 @@ pub fn get_attributes(
                         | Attribute::Extractable(_)
                         | Attribute::NeverExtractable(_)
                         | Attribute::RandomNumberGenerator(_)
+                        | Attribute::KeyFormatType(_)
                 )
             });
         }
@@ -213,7 +214,7 @@ pub fn add_attribute(
         .collect();
     if !same.is_empty() && !multi_valued(&attribute) {
         return Err(OpError::new(
-            ResultReason::InvalidField,
+            ResultReason::AttributeSingleValued,
             format!(
                 "{} already has a value and takes only one",
                 AttributeV1::name_of(&attribute)

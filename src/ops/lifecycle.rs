@@ -57,6 +57,37 @@ pub fn activate(
     })
 }
 
+/// 2.1 §6.1.7 Check: whether the client may use the object as it says it will. The
+/// Cryptographic Usage Mask asked for must lie within the object's (else Incompatible
+/// Cryptographic Usage Mask; Permission Denied for 1.x, which lacks that reason), and the ID
+/// Placeholder is emptied so that a Get batched after a failed Check does not run. kmipd
+/// keeps no Usage Limits and grants no leases, so neither a Usage Limits Count nor a Lease
+/// Time is refused.
+pub fn check(request: &CheckRequest, ctx: &mut OpCtx<'_, '_>) -> Result<CheckResponse, OpError> {
+    let uid = ctx.uid(&request.unique_identifier)?;
+    let object = ctx.object(&uid, Operation::Check)?;
+    if let Some(wanted) = request.cryptographic_usage_mask {
+        let allowed = object.attributes.iter().find_map(|a| match a {
+            Attribute::CryptographicUsageMask(m) => Some(*m),
+            _ => None,
+        });
+        if !allowed.is_some_and(|m| m.contains(wanted)) {
+            ctx.id_placeholder = None;
+            return Err(OpError::new(
+                ResultReason::IncompatibleCryptographicUsageMask,
+                format!("object {uid}'s Cryptographic Usage Mask does not allow {wanted:?}"),
+            ));
+        }
+    }
+    ctx.id_placeholder = Some(uid.clone());
+    Ok(CheckResponse {
+        unique_identifier: Some(uid),
+        usage_limits_count: None,
+        cryptographic_usage_mask: None,
+        lease_time: None,
+    })
+}
+
 /// 2.1 §6.1.44 Revoke: a compromise moves the object to Compromised; any other reason
 /// deactivates it.
 pub fn revoke(

@@ -62,6 +62,9 @@ pub struct OpsConfig {
     pub max_batch_items: usize,
     /// Objects returned by one Locate when the client sets no Maximum Items.
     pub max_locate_items: usize,
+    /// Whether the Interop operation is answered: only for OASIS interoperability test runs
+    /// (2.1 §6.1.26: it "SHALL NOT be available in a production server").
+    pub interop: bool,
     pub vendor_identification: String,
     pub server_name: String,
 }
@@ -72,6 +75,7 @@ impl Default for OpsConfig {
             limits: DecodeLimits::default(),
             max_batch_items: 256,
             max_locate_items: 10_000,
+            interop: false,
             vendor_identification: "kmipd".into(),
             server_name: format!("kmipd {}", env!("CARGO_PKG_VERSION")),
         }
@@ -182,8 +186,9 @@ impl OpCtx<'_, '_> {
         found: Option<T>,
         owner: impl Fn(&T) -> &String,
     ) -> Result<T, OpError> {
-        let object = found
-            .ok_or_else(|| OpError::new(ResultReason::ItemNotFound, format!("no object {uid}")))?;
+        let object = found.ok_or_else(|| {
+            OpError::new(ResultReason::ObjectNotFound, format!("no object {uid}"))
+        })?;
         self.kms
             .policy
             .authorize(self.principal, operation, uid, owner(&object))?;
@@ -516,6 +521,9 @@ fn execute(item: &RequestBatchItem, ctx: &mut OpCtx<'_, '_>) -> Result<ResponseP
         Rq::Activate(p) => Rs::Activate(lifecycle::activate(p, ctx)?),
         Rq::Revoke(p) => Rs::Revoke(lifecycle::revoke(p, ctx)?),
         Rq::Destroy(p) => Rs::Destroy(lifecycle::destroy(p, ctx)?),
+        Rq::Check(p) => Rs::Check(lifecycle::check(p, ctx)?),
+        Rq::Log(p) => Rs::Log(server_info::log(p, ctx)),
+        Rq::Interop(p) if ctx.kms.config.interop => Rs::Interop(server_info::interop(p, ctx)),
         _ => {
             return Err(OpError::new(
                 ResultReason::OperationNotSupported,
@@ -660,20 +668,16 @@ fn build_response(version: KmipVersion, now: i64, outcomes: Vec<Outcome>) -> Res
     let batch_item: Vec<ResponseBatchItem> = outcomes
         .into_iter()
         .map(|o| match o.result {
-            Ok(_) if o.undone => ResponseBatchItem {
-                operation: o.operation,
-                unique_batch_item_id: o.unique_batch_item_id,
-                result_status: ResultStatus::OperationUndone,
-                result_reason: None,
-                result_message: None,
-                asynchronous_correlation_value: None,
-                response_payload: None,
-                message_extension: Vec::new(),
-            },
+            // An undone item "was performed, but had to be undone": not a failure, so its
+            // response payload is returned, with the Undone status (2.1 §8.6, §11.5; BL-M-2).
             Ok(payload) => ResponseBatchItem {
                 operation: o.operation,
                 unique_batch_item_id: o.unique_batch_item_id,
-                result_status: ResultStatus::Success,
+                result_status: if o.undone {
+                    ResultStatus::OperationUndone
+                } else {
+                    ResultStatus::Success
+                },
                 result_reason: None,
                 result_message: None,
                 asynchronous_correlation_value: None,

@@ -253,7 +253,24 @@ pub fn create(request: &CreateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Create
             format!("Create makes Symmetric Keys, not {:?}", request.object_type),
         ));
     }
-    let client = request.attributes();
+    let mut client = request.attributes();
+    // 2.1 §4.26: the client may ask for the format Get returns the new key in; the server
+    // complies or fails. Raw unless asked.
+    match find(&client, |a| match a {
+        Attribute::KeyFormatType(f) => Some(*f),
+        _ => None,
+    }) {
+        None => client.push(Attribute::KeyFormatType(KeyFormatType::Raw)),
+        Some(KeyFormatType::Raw | KeyFormatType::TransparentSymmetricKey) => {}
+        Some(other) => {
+            return Err(OpError::new(
+                ResultReason::KeyFormatTypeNotSupported,
+                format!(
+                    "a symmetric key is kept as Raw or Transparent Symmetric Key, not {other:?}"
+                ),
+            ));
+        }
+    }
     let algorithm = find(&client, |a| match a {
         Attribute::CryptographicAlgorithm(x) => Some(*x),
         _ => None,
@@ -380,6 +397,22 @@ pub fn register(
     no_templates(request.template_attribute.as_ref())?;
     let mut client = request.attributes();
     let material = raw_material(object)?;
+    // 2.1 §4.26: the format it was registered in, returned by a Get that names none.
+    if let Some(format) = object.key_block().map(|b| b.key_format_type) {
+        match find(&client, |a| match a {
+            Attribute::KeyFormatType(f) => Some(*f),
+            _ => None,
+        }) {
+            None => client.push(Attribute::KeyFormatType(format)),
+            Some(f) if f == format => {}
+            Some(f) => {
+                return Err(OpError::new(
+                    ResultReason::InvalidField,
+                    format!("Key Format Type attribute {f:?}, but the object is {format:?}"),
+                ));
+            }
+        }
+    }
     let stored = match object {
         Object::SymmetricKey(k) => {
             let bytes = material.clone().unwrap_or_default();
@@ -504,7 +537,9 @@ pub fn get(request: &GetRequest, ctx: &mut OpCtx<'_, '_>) -> Result<GetResponse,
             format!("object {uid} is Sensitive: its value leaves the server only wrapped"),
         ));
     }
-    let object = match (object, request.key_format_type) {
+    // The format asked for, else the one the object was registered in or created for.
+    let format = request.key_format_type.or(managed.key_format_type);
+    let object = match (object, format) {
         (object, None) => object,
         (Object::SymmetricKey(k), Some(KeyFormatType::Raw)) => Object::SymmetricKey(k),
         (Object::SymmetricKey(mut k), Some(KeyFormatType::TransparentSymmetricKey)) => {

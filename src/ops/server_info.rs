@@ -5,8 +5,8 @@ use crate::kmip::messages::ProtocolVersion;
 use crate::kmip::payloads::*;
 use crate::kmip::*;
 
-/// The operations this server performs.
-pub const OPERATIONS: [Operation; 14] = [
+/// The operations this server performs (and Interop, when configured for test runs).
+pub const OPERATIONS: [Operation; 16] = [
     Operation::DiscoverVersions,
     Operation::Query,
     Operation::Create,
@@ -21,6 +21,8 @@ pub const OPERATIONS: [Operation; 14] = [
     Operation::Activate,
     Operation::Revoke,
     Operation::Destroy,
+    Operation::Check,
+    Operation::Log,
 ];
 
 /// The object types this server keeps.
@@ -72,6 +74,7 @@ pub fn query(request: &QueryRequest, ctx: &OpCtx<'_, '_>) -> QueryResponse {
                 response.operation = OPERATIONS
                     .iter()
                     .copied()
+                    .chain(ctx.kms.config.interop.then_some(Operation::Interop))
                     .filter(|op| op.exists_in(version))
                     .collect()
             }
@@ -141,4 +144,28 @@ fn profiles(version: KmipVersion) -> Vec<ProfileInformation> {
             profile_version: None,
         })
         .collect()
+}
+
+/// Longest Log Message written to the server's log; the rest is cut.
+const LOG_MESSAGE_MAX: usize = 1024;
+
+/// 2.1 §6.1.29 Log: the client's message goes to the server's log (at info, with who sent
+/// it, cut at [`LOG_MESSAGE_MAX`] characters and written escaped, so that it cannot forge
+/// log lines). The audit log records the operation like any other.
+pub fn log(request: &LogRequest, ctx: &OpCtx<'_, '_>) -> EmptyPayload {
+    let message: String = request.log_message.chars().take(LOG_MESSAGE_MAX).collect();
+    tracing::info!(principal = %ctx.principal.name, message = ?message, "client Log");
+    EmptyPayload {}
+}
+
+/// 2.1 §6.1.26 Interop, answered only when the server is configured for an interoperability
+/// test run: marks where a test case begins, ends or resets in the server's log.
+pub fn interop(request: &InteropRequest, ctx: &OpCtx<'_, '_>) -> EmptyPayload {
+    tracing::info!(
+        principal = %ctx.principal.name,
+        function = ?request.interop_function,
+        identifier = ?request.interop_identifier,
+        "Interop"
+    );
+    EmptyPayload {}
 }

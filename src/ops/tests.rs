@@ -459,6 +459,11 @@ fn batch_stop_continue_and_undo() {
     let r = batch(BatchErrorContinuationOption::Undo);
     assert_eq!(r.batch_item.len(), 2);
     assert_eq!(r.batch_item[0].result_status, ResultStatus::OperationUndone);
+    // "Performed, but had to be undone": its answer comes back (2.1 §11.5, BL-M-2).
+    assert!(matches!(
+        r.batch_item[0].response_payload,
+        Some(ResponsePayload::Create(_))
+    ));
     assert_eq!(r.batch_item[1].result_status, ResultStatus::OperationFailed);
 }
 
@@ -927,7 +932,7 @@ fn audit_records_the_answer_the_client_got() {
         (
             "Destroy",
             vec!["missing".to_string()],
-            Some("Item Not Found")
+            Some("Object Not Found") // 2.1's reason, as the client got it
         )
     );
 
@@ -1594,4 +1599,217 @@ fn answers_do_not_echo_the_client_correlation_value_and_get_attributes_keeps_the
         tags,
         vec![Tag::State, Tag::CryptographicLength, Tag::ObjectType]
     );
+}
+
+#[test]
+fn check_log_and_interop() {
+    let mut kms = kms();
+    let v = KmipVersion::V2_1;
+    let uid = create_key(&kms, v, 256, "checked"); // Encrypt | Decrypt
+    let check = |uid: Option<&str>, mask| {
+        RequestPayload::Check(CheckRequest {
+            unique_identifier: uid.map(str::to_string),
+            usage_limits_count: None,
+            cryptographic_usage_mask: Some(mask),
+            lease_time: None,
+        })
+    };
+    let r = one(
+        &kms,
+        v,
+        Operation::Check,
+        check(Some(&uid), CryptographicUsageMask::Encrypt),
+    );
+    let Some(ResponsePayload::Check(c)) = &r.response_payload else {
+        panic!("{r:?}")
+    };
+    assert_eq!(c.unique_identifier.as_deref(), Some(uid.as_str()));
+    let r = one(
+        &kms,
+        v,
+        Operation::Check,
+        check(Some(&uid), CryptographicUsageMask::Sign),
+    );
+    assert_eq!(
+        reason(&r),
+        Some(ResultReason::IncompatibleCryptographicUsageMask)
+    );
+    let r = one(
+        &kms,
+        KmipVersion::V1_4,
+        Operation::Check,
+        check(Some(&uid), CryptographicUsageMask::Sign),
+    );
+    assert_eq!(
+        reason(&r),
+        Some(ResultReason::PermissionDenied),
+        "1.4 lacks the reason"
+    );
+    // A failed Check empties the ID Placeholder: the Get after it does not run on the key.
+    let r = send(
+        &kms,
+        &alice(),
+        {
+            let mut h = header(v, 3);
+            h.batch_error_continuation_option = Some(BatchErrorContinuationOption::Continue);
+            h
+        },
+        vec![
+            item(
+                Operation::Check,
+                check(Some(&uid), CryptographicUsageMask::Encrypt),
+            ),
+            item(Operation::Check, check(None, CryptographicUsageMask::Sign)),
+            item(
+                Operation::Get,
+                RequestPayload::Get(GetRequest {
+                    unique_identifier: None,
+                    key_format_type: None,
+                    key_wrap_type: None,
+                    key_compression_type: None,
+                    key_wrapping_specification: None,
+                }),
+            ),
+        ],
+    );
+    assert_eq!(r.batch_item[0].result_status, ResultStatus::Success);
+    assert_eq!(r.batch_item[1].result_status, ResultStatus::OperationFailed);
+    assert_eq!(r.batch_item[2].result_status, ResultStatus::OperationFailed);
+
+    // Log: answered with an empty payload.
+    let r = one(
+        &kms,
+        v,
+        Operation::Log,
+        RequestPayload::Log(LogRequest {
+            log_message: "backup run 42 starts\nforged line".into(),
+        }),
+    );
+    assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+
+    // Interop: not on a production server (the default), and not listed by Query then.
+    let interop = || {
+        RequestPayload::Interop(InteropRequest {
+            interop_function: InteropFunction::Begin,
+            interop_identifier: "BL-M-1-21".into(),
+        })
+    };
+    let query = || {
+        RequestPayload::Query(QueryRequest {
+            query_function: vec![QueryFunction::QueryOperations],
+        })
+    };
+    let listed = |kms: &Kms| {
+        let r = one(kms, v, Operation::Query, query());
+        let Some(ResponsePayload::Query(q)) = r.response_payload else {
+            panic!()
+        };
+        q.operation
+    };
+    let r = one(&kms, v, Operation::Interop, interop());
+    assert_eq!(reason(&r), Some(ResultReason::OperationNotSupported));
+    assert!(!listed(&kms).contains(&Operation::Interop));
+    assert!(listed(&kms).contains(&Operation::Check));
+    kms.config.interop = true;
+    let r = one(&kms, v, Operation::Interop, interop());
+    assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+    assert!(listed(&kms).contains(&Operation::Interop));
+}
+
+#[test]
+fn key_format_type_is_an_attribute_and_the_default_format_of_get() {
+    let kms = kms();
+    let v = KmipVersion::V2_1;
+    let with = |format: Option<KeyFormatType>| {
+        let RequestPayload::Create(mut create) = create_payload(v, 256, "formatted") else {
+            panic!()
+        };
+        create
+            .attributes
+            .as_mut()
+            .expect("2.x")
+            .0
+            .extend(format.map(Attribute::KeyFormatType));
+        one(&kms, v, Operation::Create, RequestPayload::Create(create))
+    };
+    let raw = created_uid(&with(None));
+    let transparent = created_uid(&with(Some(KeyFormatType::TransparentSymmetricKey)));
+    let r = with(Some(KeyFormatType::PKCS_1));
+    assert_eq!(reason(&r), Some(ResultReason::KeyFormatTypeNotSupported));
+    let format_of = |r: &ResponseBatchItem| match &r.response_payload {
+        Some(ResponsePayload::Get(g)) => match &g.object {
+            Some(Object::SymmetricKey(k)) => k.key_block.key_format_type,
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+    assert!(all_attributes(&kms, v, &raw).contains(&Attribute::KeyFormatType(KeyFormatType::Raw)));
+    assert_eq!(
+        format_of(&one(&kms, v, Operation::Get, get_req(&raw, None))),
+        KeyFormatType::Raw
+    );
+    // Created for Transparent: Get without a format gives that; asked, Raw is still served.
+    assert_eq!(
+        format_of(&one(&kms, v, Operation::Get, get_req(&transparent, None))),
+        KeyFormatType::TransparentSymmetricKey
+    );
+    assert_eq!(
+        format_of(&one(
+            &kms,
+            v,
+            Operation::Get,
+            get_req(&transparent, Some(KeyFormatType::Raw))
+        )),
+        KeyFormatType::Raw
+    );
+    // 1.x has no Key Format Type attribute: never listed or returned there.
+    let old = all_attributes(&kms, KmipVersion::V1_4, &transparent);
+    assert!(!old.iter().any(|a| matches!(a, Attribute::KeyFormatType(_))));
+    let r = one(
+        &kms,
+        KmipVersion::V1_4,
+        Operation::GetAttributeList,
+        RequestPayload::GetAttributeList(uid_req(Some(&transparent))),
+    );
+    let Some(ResponsePayload::GetAttributeList(l)) = r.response_payload else {
+        panic!()
+    };
+    assert!(
+        !l.attribute_name.iter().any(|n| n == "Key Format Type"),
+        "{:?}",
+        l.attribute_name
+    );
+    // A single-valued attribute added twice: Attribute Single Valued (2.x).
+    let r = one(
+        &kms,
+        v,
+        Operation::AddAttribute,
+        RequestPayload::AddAttribute(AddAttributeRequest {
+            unique_identifier: Some(raw.clone()),
+            attribute: None,
+            new_attribute: Some(Attribute::ActivationDate(DateTime(NOW + 10))),
+        }),
+    );
+    assert_eq!(r.result_status, ResultStatus::Success);
+    let r = one(
+        &kms,
+        v,
+        Operation::AddAttribute,
+        RequestPayload::AddAttribute(AddAttributeRequest {
+            unique_identifier: Some(raw),
+            attribute: None,
+            new_attribute: Some(Attribute::ActivationDate(DateTime(NOW + 20))),
+        }),
+    );
+    assert_eq!(reason(&r), Some(ResultReason::AttributeSingleValued));
+    // An unknown object: Object Not Found (2.x), Item Not Found (1.x).
+    let r = one(&kms, v, Operation::Get, get_req("nothing-here", None));
+    assert_eq!(reason(&r), Some(ResultReason::ObjectNotFound));
+    let r = one(
+        &kms,
+        KmipVersion::V1_4,
+        Operation::Get,
+        get_req("nothing-here", None),
+    );
+    assert_eq!(reason(&r), Some(ResultReason::ItemNotFound));
 }

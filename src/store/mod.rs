@@ -90,6 +90,9 @@ pub struct StoredObject {
     /// Its Extractable attribute is not False: its value may leave the server at all (2.1
     /// §4.23; objects from before the attribute was kept count as extractable).
     pub extractable: bool,
+    /// Its Key Format Type attribute (2.1 §4.26): the format it was registered in, or asked
+    /// for at Create, in which Get returns it when the client names none.
+    pub key_format_type: Option<crate::kmip::KeyFormatType>,
 }
 
 impl From<ManagedObject> for StoredObject {
@@ -98,6 +101,10 @@ impl From<ManagedObject> for StoredObject {
             fresh: m.attributes.contains(&Attribute::Fresh(true)),
             sensitive: m.attributes.contains(&Attribute::Sensitive(true)),
             extractable: !m.attributes.contains(&Attribute::Extractable(false)),
+            key_format_type: m.attributes.iter().find_map(|a| match a {
+                Attribute::KeyFormatType(f) => Some(*f),
+                _ => None,
+            }),
             unique_identifier: m.unique_identifier,
             object_type: m.object_type,
             owner: m.owner,

@@ -465,8 +465,8 @@ impl ObjectStore for RedbStore {
         let Some(record) = self.record(unique_identifier)? else {
             return Ok(None);
         };
-        // Fresh, Sensitive and Extractable are read from the attributes without decoding the
-        // rest of them.
+        // Fresh, Sensitive, Extractable and Key Format Type are read from the attributes
+        // without decoding the rest of them.
         let flag = |tag: Tag| {
             crate::ttlv::find_child(&record.attributes, tag).and_then(|i| match i.value {
                 crate::ttlv::Value::Boolean(b) => Some(b),
@@ -482,6 +482,13 @@ impl ObjectStore for RedbStore {
             fresh: flag(Tag::Fresh) == Some(true),
             sensitive: flag(Tag::Sensitive) == Some(true),
             extractable: flag(Tag::Extractable) != Some(false),
+            key_format_type: crate::ttlv::find_child(&record.attributes, Tag::KeyFormatType)
+                .and_then(|i| match i.value {
+                    crate::ttlv::Value::Enumeration(f) => {
+                        Some(crate::kmip::KeyFormatType::from_u32(f))
+                    }
+                    _ => None,
+                }),
         }))
     }
 
