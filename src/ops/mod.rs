@@ -670,6 +670,18 @@ fn build_response(version: KmipVersion, now: i64, outcomes: Vec<Outcome>) -> Res
         .map(|o| match o.result {
             // An undone item "was performed, but had to be undone": not a failure, so its
             // response payload is returned, with the Undone status (2.1 §8.6, §11.5; BL-M-2).
+            // Except key material: an undone Get also undid its Fresh change, so the object
+            // still reads as never served, and its value must then not go out.
+            Ok(ResponsePayload::Get(_)) if o.undone => ResponseBatchItem {
+                operation: o.operation,
+                unique_batch_item_id: o.unique_batch_item_id,
+                result_status: ResultStatus::OperationUndone,
+                result_reason: None,
+                result_message: None,
+                asynchronous_correlation_value: None,
+                response_payload: None,
+                message_extension: Vec::new(),
+            },
             Ok(payload) => ResponseBatchItem {
                 operation: o.operation,
                 unique_batch_item_id: o.unique_batch_item_id,

@@ -1813,3 +1813,29 @@ fn key_format_type_is_an_attribute_and_the_default_format_of_get() {
     );
     assert_eq!(reason(&r), Some(ResultReason::ItemNotFound));
 }
+
+#[test]
+fn an_undone_get_does_not_hand_out_the_key() {
+    let kms = kms();
+    let v = KmipVersion::V2_1;
+    let uid = create_key(&kms, v, 256, "fresh");
+    let mut h = header(v, 2);
+    h.batch_error_continuation_option = Some(BatchErrorContinuationOption::Undo);
+    let r = send(
+        &kms,
+        &alice(),
+        h,
+        vec![
+            item(Operation::Get, get_req(&uid, None)),
+            item(
+                Operation::Destroy,
+                RequestPayload::Destroy(uid_req(Some("no-such-object"))),
+            ),
+        ],
+    );
+    assert_eq!(r.batch_item[0].result_status, ResultStatus::OperationUndone);
+    // The Get's Fresh change was undone with it: the key still reads as never served, so it
+    // was not sent either.
+    assert!(r.batch_item[0].response_payload.is_none());
+    assert!(all_attributes(&kms, v, &uid).contains(&Attribute::Fresh(true)));
+}
