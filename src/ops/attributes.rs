@@ -7,7 +7,7 @@
 use super::lifecycle::set;
 use super::{OpCtx, OpError};
 use crate::kmip::attributes::{Attribute, AttributeReference, AttributeV1};
-use crate::kmip::codec::DateTime;
+use crate::kmip::codec::{ByteString, DateTime};
 use crate::kmip::payloads::*;
 use crate::kmip::*;
 
@@ -121,6 +121,29 @@ fn read_only(a: &Attribute) -> OpError {
     )
 }
 
+/// The object's attributes as clients see them: those stored, and those derived from the
+/// object rather than stored (2.1 §4, both "SHALL always have a value"): its Short Unique
+/// Identifier, the SHA-256 of its Unique Identifier (§4.56), and its Protection Storage Mask
+/// (§4.44, what kmipd's storage gives). Versions without them never see them.
+fn visible(object: crate::store::ManagedObject) -> Vec<Attribute> {
+    use sha2::Digest as _;
+    let mut attributes = object.attributes;
+    if !attributes
+        .iter()
+        .any(|a| matches!(a, Attribute::ShortUniqueIdentifier(_)))
+    {
+        let short = sha2::Sha256::digest(object.unique_identifier.as_bytes());
+        attributes.push(Attribute::ShortUniqueIdentifier(ByteString(short.to_vec())));
+    }
+    if !attributes
+        .iter()
+        .any(|a| matches!(a, Attribute::ProtectionStorageMask(_)))
+    {
+        attributes.push(Attribute::ProtectionStorageMask(super::objects::PROTECTION));
+    }
+    attributes
+}
+
 /// 2.1 §6.1.20 Get Attributes: all attributes, or those named.
 pub fn get_attributes(
     request: &GetAttributesRequest,
@@ -129,13 +152,14 @@ pub fn get_attributes(
     let uid = ctx.uid(&request.unique_identifier)?;
     let object = ctx.object(&uid, Operation::GetAttributes)?;
     let wanted = request.references();
+    let stored = visible(object);
     // In the order the client named them (as the OASIS profile test cases answer), each
     // name once, all instances of it.
     let attributes = if wanted.is_empty() {
-        let mut all = object.attributes;
+        let mut all = stored;
         if ctx.cx.version == KmipVersion::V2_0 {
             // PyKMIP's KMIP 2.0 client (0.11) fails on the whole answer when it meets an
-            // attribute its decoder lacks; these five it lacks. A 2.0 client still gets
+            // attribute its decoder lacks; these seven it lacks. A 2.0 client still gets
             // them by naming them; 2.1 and 1.x clients get them in every answer.
             all.retain(|a| {
                 !matches!(
@@ -145,6 +169,8 @@ pub fn get_attributes(
                         | Attribute::NeverExtractable(_)
                         | Attribute::RandomNumberGenerator(_)
                         | Attribute::KeyFormatType(_)
+                        | Attribute::ShortUniqueIdentifier(_)
+                        | Attribute::ProtectionStorageMask(_)
                 )
             });
         }
@@ -156,8 +182,7 @@ pub fn get_attributes(
                 continue;
             }
             named.extend(
-                object
-                    .attributes
+                stored
                     .iter()
                     .filter(|a| &a.reference() == reference)
                     .cloned(),
@@ -177,7 +202,7 @@ pub fn get_attribute_list(
     let uid = ctx.uid(&request.unique_identifier)?;
     let object = ctx.object(&uid, Operation::GetAttributeList)?;
     let mut references: Vec<AttributeReference> = Vec::new();
-    for a in &object.attributes {
+    for a in &visible(object) {
         let r = a.reference();
         if !references.contains(&r) {
             references.push(r);

@@ -31,7 +31,36 @@ fn server_only(a: &Attribute) -> bool {
             | Attribute::OriginalCreationDate(_)
             | Attribute::AlwaysSensitive(_)
             | Attribute::NeverExtractable(_)
+            | Attribute::ShortUniqueIdentifier(_)
+            | Attribute::ProtectionStorageMask(_)
     )
+}
+
+/// How kmipd protects what it stores: in software (key material is sealed in the redb file
+/// under store keys, whichever master key wraps those), so a Protection Storage Mask asking
+/// for more (Hardware, say) cannot be met. Reported as the Protection Storage Mask attribute.
+pub(super) const PROTECTION: ProtectionStorageMask = ProtectionStorageMask::Software;
+
+/// 2.1 §7.33: the server may use any of the client's acceptable Protection Storage Masks,
+/// "but SHALL return an error if no single Storage Protection Mask can be satisfied in its
+/// entirety": Protection Storage Unavailable, rather than a key kept with less protection
+/// than the client required.
+fn protection_available(masks: Option<&ProtectionStorageMasks>) -> Result<(), OpError> {
+    match masks {
+        Some(m)
+            if !m
+                .protection_storage_mask
+                .iter()
+                .any(|mask| PROTECTION.contains(*mask)) =>
+        {
+            Err(OpError::new(
+                ResultReason::ProtectionStorageUnavailable,
+                "kmipd keeps objects in software storage only; none of the Protection Storage \
+                 Masks asked for is met by it",
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A random (version 4) UUID: the Unique Identifier of a new object.
@@ -247,6 +276,7 @@ pub(super) fn no_templates(template: Option<&TemplateAttribute>) -> Result<(), O
 /// 2.1 §6.1.8 Create: AES keys of 128, 192 or 256 bits from the CSPRNG.
 pub fn create(request: &CreateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<CreateResponse, OpError> {
     no_templates(request.template_attribute.as_ref())?;
+    protection_available(request.protection_storage_masks.as_ref())?;
     if request.object_type != ObjectType::SymmetricKey {
         return Err(OpError::new(
             ResultReason::InvalidField,
@@ -395,6 +425,7 @@ pub fn register(
         ));
     }
     no_templates(request.template_attribute.as_ref())?;
+    protection_available(request.protection_storage_masks.as_ref())?;
     let mut client = request.attributes();
     let material = raw_material(object)?;
     // 2.1 §4.26: the format it was registered in, returned by a Get that names none.

@@ -1839,3 +1839,60 @@ fn an_undone_get_does_not_hand_out_the_key() {
     assert!(r.batch_item[0].response_payload.is_none());
     assert!(all_attributes(&kms, v, &uid).contains(&Attribute::Fresh(true)));
 }
+
+#[test]
+fn protection_storage_and_the_short_unique_identifier() {
+    use sha2::Digest as _;
+    let kms = kms();
+    let v = KmipVersion::V2_1;
+    let with = |masks: Vec<ProtectionStorageMask>| {
+        let RequestPayload::Create(mut create) = create_payload(v, 256, "stored") else {
+            panic!()
+        };
+        create.protection_storage_masks = Some(ProtectionStorageMasks {
+            protection_storage_mask: masks,
+        });
+        one(&kms, v, Operation::Create, RequestPayload::Create(create))
+    };
+    // Hardware only cannot be met (2.1 §7.33): refused, not kept in software anyway.
+    let r = with(vec![ProtectionStorageMask::Hardware]);
+    assert_eq!(reason(&r), Some(ResultReason::ProtectionStorageUnavailable));
+    let r = with(vec![
+        ProtectionStorageMask::Software | ProtectionStorageMask::Hardware,
+    ]);
+    assert_eq!(
+        reason(&r),
+        Some(ResultReason::ProtectionStorageUnavailable),
+        "all bits must match"
+    );
+    // One acceptable alternative is enough.
+    let r = with(vec![
+        ProtectionStorageMask::Hardware,
+        ProtectionStorageMask::Software,
+    ]);
+    let uid = created_uid(&r);
+    // Both derived attributes are there in 2.x (and never in 1.x, which lacks them).
+    let attrs = all_attributes(&kms, v, &uid);
+    assert!(attrs.contains(&Attribute::ProtectionStorageMask(
+        ProtectionStorageMask::Software
+    )));
+    let short = ByteString(sha2::Sha256::digest(uid.as_bytes()).to_vec());
+    assert!(attrs.contains(&Attribute::ShortUniqueIdentifier(short)));
+    let old = all_attributes(&kms, KmipVersion::V1_4, &uid);
+    assert!(!old.iter().any(|a| matches!(
+        a,
+        Attribute::ProtectionStorageMask(_) | Attribute::ShortUniqueIdentifier(_)
+    )));
+    // The server's to set: a client may not.
+    let RequestPayload::Create(mut create) = create_payload(v, 256, "x") else {
+        panic!()
+    };
+    create
+        .attributes
+        .as_mut()
+        .expect("2.x")
+        .0
+        .push(Attribute::ShortUniqueIdentifier(ByteString(vec![1; 32])));
+    let r = one(&kms, v, Operation::Create, RequestPayload::Create(create));
+    assert_eq!(r.result_status, ResultStatus::OperationFailed);
+}
