@@ -10,6 +10,7 @@ use crate::kmip::attributes::{Attribute, AttributeReference, AttributeV1};
 use crate::kmip::codec::{ByteString, DateTime};
 use crate::kmip::payloads::*;
 use crate::kmip::*;
+use crate::ttlv::Tag;
 
 /// Attributes a client may add, change or delete (2.1 §4: "Modifiable by client"). Everything
 /// else is the server's to maintain.
@@ -121,27 +122,65 @@ fn read_only(a: &Attribute) -> OpError {
     )
 }
 
-/// The object's attributes as clients see them: those stored, and those derived from the
-/// object rather than stored (2.1 §4, both "SHALL always have a value"): its Short Unique
-/// Identifier, the SHA-256 of its Unique Identifier (§4.56), and its Protection Storage Mask
-/// (§4.44, what kmipd's storage gives). Versions without them never see them.
-fn visible(object: crate::store::ManagedObject) -> Vec<Attribute> {
+/// The object's attributes as clients see them: those stored, and those the server keeps
+/// without storing them (2.1 §4, all "SHALL always have a value"): Sensitive False,
+/// Extractable True, Always Sensitive and Never Extractable False unless stored otherwise;
+/// Key Format Type, the stored key block's format unless a registered one is stored; the
+/// Short Unique Identifier, SHA-256 of the Unique Identifier (§4.56); the Protection Storage
+/// Mask, what kmipd's storage gives (§4.44). Versions without them never see them.
+pub(super) fn visible(object: &crate::store::ManagedObject) -> Vec<Attribute> {
     use sha2::Digest as _;
-    let mut attributes = object.attributes;
-    if !attributes
-        .iter()
-        .any(|a| matches!(a, Attribute::ShortUniqueIdentifier(_)))
-    {
-        let short = sha2::Sha256::digest(object.unique_identifier.as_bytes());
-        attributes.push(Attribute::ShortUniqueIdentifier(ByteString(short.to_vec())));
-    }
-    if !attributes
-        .iter()
-        .any(|a| matches!(a, Attribute::ProtectionStorageMask(_)))
-    {
-        attributes.push(Attribute::ProtectionStorageMask(super::objects::PROTECTION));
+    let mut attributes = object.attributes.clone();
+    let has = |attributes: &[Attribute], tag: Tag| attributes.iter().any(|a| a.tag() == tag);
+    let key_format = object
+        .object
+        .as_ref()
+        .and_then(|o| o.key_block())
+        .map(|b| b.key_format_type);
+    let short = || ByteString(sha2::Sha256::digest(object.unique_identifier.as_bytes()).to_vec());
+    for (tag, derived) in [
+        (Tag::Sensitive, Some(Attribute::Sensitive(false))),
+        (
+            Tag::AlwaysSensitive,
+            Some(Attribute::AlwaysSensitive(false)),
+        ),
+        (Tag::Extractable, Some(Attribute::Extractable(true))),
+        (
+            Tag::NeverExtractable,
+            Some(Attribute::NeverExtractable(false)),
+        ),
+        (Tag::KeyFormatType, key_format.map(Attribute::KeyFormatType)),
+        (
+            Tag::ShortUniqueIdentifier,
+            Some(Attribute::ShortUniqueIdentifier(short())),
+        ),
+        (
+            Tag::ProtectionStorageMask,
+            Some(Attribute::ProtectionStorageMask(super::objects::PROTECTION)),
+        ),
+    ] {
+        if let Some(a) = derived.filter(|_| !has(&attributes, tag)) {
+            attributes.push(a);
+        }
     }
     attributes
+}
+
+/// Stores the Sensitive and Extractable defaults ([`visible`]) so that Modify Attribute finds
+/// an instance to change.
+fn store_protection_defaults(object: &mut crate::store::ManagedObject) {
+    for a in visible(object) {
+        if matches!(
+            a,
+            Attribute::Sensitive(_)
+                | Attribute::Extractable(_)
+                | Attribute::AlwaysSensitive(_)
+                | Attribute::NeverExtractable(_)
+        ) && !object.attributes.iter().any(|b| b.tag() == a.tag())
+        {
+            object.attributes.push(a);
+        }
+    }
 }
 
 /// 2.1 §6.1.20 Get Attributes: all attributes, or those named.
@@ -152,7 +191,7 @@ pub fn get_attributes(
     let uid = ctx.uid(&request.unique_identifier)?;
     let object = ctx.object(&uid, Operation::GetAttributes)?;
     let wanted = request.references();
-    let stored = visible(object);
+    let stored = visible(&object);
     // In the order the client named them (as the OASIS profile test cases answer), each
     // name once, all instances of it.
     let attributes = if wanted.is_empty() {
@@ -202,7 +241,7 @@ pub fn get_attribute_list(
     let uid = ctx.uid(&request.unique_identifier)?;
     let object = ctx.object(&uid, Operation::GetAttributeList)?;
     let mut references: Vec<AttributeReference> = Vec::new();
-    for a in &visible(object) {
+    for a in &visible(&object) {
         let r = a.reference();
         if !references.contains(&r) {
             references.push(r);
@@ -232,8 +271,9 @@ pub fn add_attribute(
     if !client_modifiable(&attribute) {
         return Err(read_only(&attribute));
     }
-    let same: Vec<&Attribute> = object
-        .attributes
+    // Against what the client sees: a Sensitive shown by default already has a value.
+    let shown = visible(&object);
+    let same: Vec<&Attribute> = shown
         .iter()
         .filter(|a| a.reference() == attribute.reference())
         .collect();
@@ -280,6 +320,15 @@ pub fn modify_attribute(
 ) -> Result<ModifyAttributeResponse, OpError> {
     let uid = ctx.uid(&request.unique_identifier)?;
     let mut object = ctx.object(&uid, Operation::ModifyAttribute)?;
+    let changes_protection = request
+        .attribute
+        .as_ref()
+        .map(|a| &a.attribute)
+        .or(request.new_attribute.as_ref())
+        .is_some_and(|a| matches!(a, Attribute::Sensitive(_) | Attribute::Extractable(_)));
+    if changes_protection {
+        store_protection_defaults(&mut object);
+    }
     let (new, at) = match (&request.attribute, &request.new_attribute) {
         (Some(a), None) => {
             let at = position(
@@ -337,17 +386,20 @@ pub fn delete_attribute(
 ) -> Result<DeleteAttributeResponse, OpError> {
     let uid = ctx.uid(&request.unique_identifier)?;
     let mut object = ctx.object(&uid, Operation::DeleteAttribute)?;
+    // Looked up among what the client sees (the stored attributes first, in their order,
+    // then those shown by default, none of which may be deleted).
+    let shown = visible(&object);
     let at = if let Some(name) = &request.attribute_name {
         let reference = AttributeReference::from_v1_name(name);
         position(
-            &object.attributes,
+            &shown,
             &reference,
             request.attribute_index.unwrap_or(0).max(0) as usize,
         )
     } else if let Some(current) = &request.current_attribute {
-        object.attributes.iter().position(|a| a == current)
+        shown.iter().position(|a| a == current)
     } else if let Some(reference) = &request.attribute_reference {
-        position(&object.attributes, reference, 0)
+        position(&shown, reference, 0)
     } else {
         return Err(OpError::new(
             ResultReason::InvalidMessage,
@@ -360,8 +412,8 @@ pub fn delete_attribute(
             format!("object {uid} has no such attribute"),
         )
     })?;
-    if !client_deletable(&object.attributes[at]) {
-        return Err(read_only(&object.attributes[at]));
+    if !client_deletable(&shown[at]) || at >= object.attributes.len() {
+        return Err(read_only(&shown[at]));
     }
     let removed = object.attributes.remove(at);
     set(&mut object, Attribute::LastChangeDate(DateTime(ctx.now)));

@@ -159,23 +159,23 @@ fn initial_attributes(
         attributes.push(Attribute::Fresh(true));
     }
     // Sensitive False and Extractable True unless the client said otherwise (2.1 §4.55,
-    // §4.23), and their histories so far (§4.3, §4.33).
+    // §4.23), and their histories so far (§4.3, §4.33). Only what differs from those
+    // defaults is stored; `attributes::visible` shows the defaults (a smaller record: see
+    // "The conformance changes" in docs/benchmarks.md).
     let sensitive = find(&attributes, |a| match a {
         Attribute::Sensitive(b) => Some(*b),
         _ => None,
     });
-    if sensitive.is_none() {
-        attributes.push(Attribute::Sensitive(false));
-    }
     let extractable = find(&attributes, |a| match a {
         Attribute::Extractable(b) => Some(*b),
         _ => None,
     });
-    if extractable.is_none() {
-        attributes.push(Attribute::Extractable(true));
+    if sensitive == Some(true) {
+        attributes.push(Attribute::AlwaysSensitive(true));
     }
-    attributes.push(Attribute::AlwaysSensitive(sensitive == Some(true)));
-    attributes.push(Attribute::NeverExtractable(extractable == Some(false)));
+    if extractable == Some(false) {
+        attributes.push(Attribute::NeverExtractable(true));
+    }
     if operation == Operation::Create {
         // The server generated the material: it says with what (2.1 §4.46).
         attributes.push(Attribute::RandomNumberGenerator(server_rng()));
@@ -283,15 +283,15 @@ pub fn create(request: &CreateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Create
             format!("Create makes Symmetric Keys, not {:?}", request.object_type),
         ));
     }
-    let mut client = request.attributes();
+    let client = request.attributes();
     // 2.1 §4.26: the client may ask for the format Get returns the new key in; the server
     // complies or fails. Raw unless asked.
     match find(&client, |a| match a {
         Attribute::KeyFormatType(f) => Some(*f),
         _ => None,
     }) {
-        None => client.push(Attribute::KeyFormatType(KeyFormatType::Raw)),
-        Some(KeyFormatType::Raw | KeyFormatType::TransparentSymmetricKey) => {}
+        // Raw, the stored key block's own format, is shown without being stored.
+        None | Some(KeyFormatType::Raw | KeyFormatType::TransparentSymmetricKey) => {}
         Some(other) => {
             return Err(OpError::new(
                 ResultReason::KeyFormatTypeNotSupported,
@@ -434,7 +434,12 @@ pub fn register(
             Attribute::KeyFormatType(f) => Some(*f),
             _ => None,
         }) {
-            None => client.push(Attribute::KeyFormatType(format)),
+            // Kept only when it differs from the stored key block's (a Transparent
+            // Symmetric Key is stored Raw); `attributes::visible` shows the block's otherwise.
+            None if format == KeyFormatType::TransparentSymmetricKey => {
+                client.push(Attribute::KeyFormatType(format))
+            }
+            None => {}
             Some(f) if f == format => {}
             Some(f) => {
                 return Err(OpError::new(

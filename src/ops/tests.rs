@@ -1257,8 +1257,20 @@ fn sensitive_and_extractable_keys_do_not_leave_the_server() {
     // Neither may be deleted.
     for tag in [Tag::Sensitive, Tag::Extractable] {
         let r = one(&kms, v, Operation::DeleteAttribute, delete(&uid, tag));
-        assert_eq!(r.result_status, ResultStatus::OperationFailed, "{tag}");
+        assert_eq!(reason(&r), Some(ResultReason::InvalidField), "{tag}");
     }
+    // Shown by default, Extractable already has its one value: Add is refused.
+    let r = one(
+        &kms,
+        v,
+        Operation::AddAttribute,
+        RequestPayload::AddAttribute(AddAttributeRequest {
+            unique_identifier: Some(uid.clone()),
+            attribute: None,
+            new_attribute: Some(Attribute::Extractable(false)),
+        }),
+    );
+    assert_eq!(reason(&r), Some(ResultReason::AttributeSingleValued));
     // Back to not Sensitive, then not Extractable: refused with Not Extractable.
     one(
         &kms,
