@@ -226,11 +226,11 @@ impl Conversation {
         };
         if let Some(name) = placeholder {
             return match self.captured.get(name) {
-                Some(value) if value == &a.clone().into_owned_value() => Ok(()),
+                Some(value) if value == &a.clone().into_owned() => Ok(()),
                 Some(_) => Err(format!("{here}: {name} is not the value captured earlier")),
                 None => {
                     self.captured
-                        .insert(name.to_string(), a.clone().into_owned_value());
+                        .insert(name.to_string(), a.clone().into_owned());
                     Ok(())
                 }
             };
@@ -415,21 +415,6 @@ impl Conversation {
             });
         }
         Ok(())
-    }
-}
-
-trait IntoOwnedValue {
-    fn into_owned_value(self) -> Value<'static>;
-}
-
-impl IntoOwnedValue for Value<'_> {
-    fn into_owned_value(self) -> Value<'static> {
-        Item {
-            tag: Tag(0),
-            value: self,
-        }
-        .into_owned()
-        .value
     }
 }
 

@@ -109,6 +109,22 @@ kmip_struct! {
     }
 }
 
+impl RandomNumberGenerator {
+    /// A generator described by its RNG Algorithm alone.
+    pub fn algorithm(rng_algorithm: RNGAlgorithm) -> Self {
+        RandomNumberGenerator {
+            rng_algorithm,
+            cryptographic_algorithm: None,
+            cryptographic_length: None,
+            hashing_algorithm: None,
+            drbg_algorithm: None,
+            recommended_curve: None,
+            fips186_variation: None,
+            prediction_resistance: None,
+        }
+    }
+}
+
 kmip_struct! {
     /// 2.1 §4.47 Revocation Reason.
     pub struct RevocationReason {
@@ -417,7 +433,7 @@ impl Ttlv for VendorAttribute {
             match child.tag {
                 Tag::VendorIdentification => vendor = Some(String::read(child, cx)?),
                 Tag::AttributeName => name = Some(String::read(child, cx)?),
-                Tag::AttributeValue => value = Some(child.value.clone().into_owned_value()),
+                Tag::AttributeValue => value = Some(child.value.clone().into_owned()),
                 other => {
                     return Err(ModelError::UnexpectedField {
                         parent: item.tag,
@@ -527,7 +543,7 @@ impl AttributeV1 {
                 Ok(Attribute::Vendor(VendorAttribute {
                     vendor_identification,
                     attribute_name,
-                    attribute_value: value.value.clone().into_owned_value(),
+                    attribute_value: value.value.clone().into_owned(),
                 }))
             }
         }
@@ -700,22 +716,6 @@ impl AttributeReference {
                 }
             }
         }
-    }
-}
-
-/// Owned copies of values, used where a value's shape is kept as it came.
-trait IntoOwnedValue {
-    fn into_owned_value(self) -> Value<'static>;
-}
-
-impl IntoOwnedValue for Value<'_> {
-    fn into_owned_value(self) -> Value<'static> {
-        Item {
-            tag: Tag(0),
-            value: self,
-        }
-        .into_owned()
-        .value
     }
 }
 

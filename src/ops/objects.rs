@@ -228,16 +228,7 @@ fn quantum_safe(object_type: ObjectType, attributes: &[Attribute]) -> Result<(),
 /// Unspecified (2.1 §4.46: "If the specific details of the random number generator are
 /// unknown then the RNG Algorithm ... SHALL be set to Unspecified").
 fn server_rng() -> RandomNumberGenerator {
-    RandomNumberGenerator {
-        rng_algorithm: RNGAlgorithm::Unspecified,
-        cryptographic_algorithm: None,
-        cryptographic_length: None,
-        hashing_algorithm: None,
-        drbg_algorithm: None,
-        recommended_curve: None,
-        fips186_variation: None,
-        prediction_resistance: None,
-    }
+    RandomNumberGenerator::algorithm(RNGAlgorithm::Unspecified)
 }
 
 fn find<T>(attrs: &[Attribute], f: impl Fn(&Attribute) -> Option<T>) -> Option<T> {

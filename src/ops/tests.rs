@@ -1344,18 +1344,7 @@ fn create_keeps_the_generator_honest_and_quantum_safe_means_aes_256() {
         create.attributes.as_mut().expect("2.x").0.extend(extra);
         one(&kms, v, Operation::Create, RequestPayload::Create(create))
     };
-    let rng = |alg| {
-        Attribute::RandomNumberGenerator(RandomNumberGenerator {
-            rng_algorithm: alg,
-            cryptographic_algorithm: None,
-            cryptographic_length: None,
-            hashing_algorithm: None,
-            drbg_algorithm: None,
-            recommended_curve: None,
-            fips186_variation: None,
-            prediction_resistance: None,
-        })
-    };
+    let rng = |alg| Attribute::RandomNumberGenerator(RandomNumberGenerator::algorithm(alg));
     // A generator the server does not have: refused (2.1 §4.46), not recorded as a claim.
     let r = with(256, vec![rng(RNGAlgorithm::ANSIX9_31)]);
     assert_eq!(reason(&r), Some(ResultReason::FeatureNotSupported));

@@ -58,21 +58,28 @@ impl<'a> Item<'a> {
     pub fn into_owned(self) -> OwnedItem {
         Item {
             tag: self.tag,
-            value: match self.value {
-                Value::Structure(items) => {
-                    Value::Structure(items.into_iter().map(Item::into_owned).collect())
-                }
-                Value::Integer(v) => Value::Integer(v),
-                Value::LongInteger(v) => Value::LongInteger(v),
-                Value::BigInteger(v) => Value::BigInteger(Cow::Owned(v.into_owned())),
-                Value::Enumeration(v) => Value::Enumeration(v),
-                Value::Boolean(v) => Value::Boolean(v),
-                Value::TextString(v) => Value::TextString(Cow::Owned(v.into_owned())),
-                Value::ByteString(v) => Value::ByteString(Cow::Owned(v.into_owned())),
-                Value::DateTime(v) => Value::DateTime(v),
-                Value::Interval(v) => Value::Interval(v),
-                Value::DateTimeExtended(v) => Value::DateTimeExtended(v),
-            },
+            value: self.value.into_owned(),
+        }
+    }
+}
+
+impl<'a> Value<'a> {
+    /// Copies every borrowed value so the value outlives its input.
+    pub fn into_owned(self) -> Value<'static> {
+        match self {
+            Value::Structure(items) => {
+                Value::Structure(items.into_iter().map(Item::into_owned).collect())
+            }
+            Value::Integer(v) => Value::Integer(v),
+            Value::LongInteger(v) => Value::LongInteger(v),
+            Value::BigInteger(v) => Value::BigInteger(Cow::Owned(v.into_owned())),
+            Value::Enumeration(v) => Value::Enumeration(v),
+            Value::Boolean(v) => Value::Boolean(v),
+            Value::TextString(v) => Value::TextString(Cow::Owned(v.into_owned())),
+            Value::ByteString(v) => Value::ByteString(Cow::Owned(v.into_owned())),
+            Value::DateTime(v) => Value::DateTime(v),
+            Value::Interval(v) => Value::Interval(v),
+            Value::DateTimeExtended(v) => Value::DateTimeExtended(v),
         }
     }
 }
