@@ -112,6 +112,23 @@ fn follow_protection(object: &mut crate::store::ManagedObject, changed: &Attribu
     }
 }
 
+/// The state changes a date set by the client brings about at once (2.1 §4.57, transitions 4
+/// and 6): an Activation Date now or past makes a Pre-Active object Active, a Deactivation
+/// Date now or past makes an Active object Deactivated. (Dates reached later, with no
+/// request, do not change the state yet.)
+fn follow_dates(object: &mut crate::store::ManagedObject, changed: &Attribute, now: i64) {
+    let state = object.state();
+    match changed {
+        Attribute::ActivationDate(d) if d.0 <= now && state == State::PreActive => {
+            set(object, Attribute::State(State::Active));
+        }
+        Attribute::DeactivationDate(d) if d.0 <= now && state == State::Active => {
+            set(object, Attribute::State(State::Deactivated));
+        }
+        _ => {}
+    }
+}
+
 fn read_only(a: &Attribute) -> OpError {
     OpError::new(
         ResultReason::InvalidField,
@@ -290,6 +307,7 @@ pub fn add_attribute(
     let index = same.len() as i32;
     object.attributes.push(attribute.clone());
     follow_protection(&mut object, &attribute);
+    follow_dates(&mut object, &attribute, ctx.now);
     set(&mut object, Attribute::LastChangeDate(DateTime(ctx.now)));
     ctx.txn.put(object)?;
     ctx.id_placeholder = Some(uid.clone());
@@ -367,6 +385,7 @@ pub fn modify_attribute(
     date_change_allowed(&object, &new, ctx.now)?;
     object.attributes[at] = new.clone();
     follow_protection(&mut object, &new);
+    follow_dates(&mut object, &new, ctx.now);
     set(&mut object, Attribute::LastChangeDate(DateTime(ctx.now)));
     ctx.txn.put(object)?;
     ctx.id_placeholder = Some(uid.clone());

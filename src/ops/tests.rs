@@ -1897,3 +1897,60 @@ fn protection_storage_and_the_short_unique_identifier() {
     let r = one(&kms, v, Operation::Create, RequestPayload::Create(create));
     assert_eq!(r.result_status, ResultStatus::OperationFailed);
 }
+
+#[test]
+fn a_date_set_in_the_past_changes_the_state_at_once() {
+    let kms = kms();
+    let v = KmipVersion::V2_1;
+    let state = |uid: &str| {
+        all_attributes(&kms, v, uid)
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::State(s) => Some(s),
+                _ => None,
+            })
+            .expect("State")
+    };
+    let set_date = |uid: &str, a: Attribute| {
+        let r = one(
+            &kms,
+            v,
+            Operation::AddAttribute,
+            RequestPayload::AddAttribute(AddAttributeRequest {
+                unique_identifier: Some(uid.into()),
+                attribute: None,
+                new_attribute: Some(a),
+            }),
+        );
+        assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+    };
+    // A future date changes nothing; modified to the past, Pre-Active becomes Active
+    // (2.1 §4.57, transition 4).
+    let uid = create_key(&kms, v, 256, "dated");
+    set_date(&uid, Attribute::ActivationDate(DateTime(NOW + 60)));
+    assert_eq!(state(&uid), State::PreActive);
+    let r = one(
+        &kms,
+        v,
+        Operation::ModifyAttribute,
+        modify(&uid, Attribute::ActivationDate(DateTime(NOW - 60))),
+    );
+    assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+    assert_eq!(state(&uid), State::Active);
+    // A Deactivation Date now deactivates an Active key (transition 6).
+    set_date(&uid, Attribute::DeactivationDate(DateTime(NOW + 60)));
+    assert_eq!(state(&uid), State::Active);
+    let r = one(
+        &kms,
+        v,
+        Operation::ModifyAttribute,
+        modify(&uid, Attribute::DeactivationDate(DateTime(NOW))),
+    );
+    assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+    assert_eq!(state(&uid), State::Deactivated);
+    // A Pre-Active key given a past Deactivation Date stays Pre-Active: no transition
+    // leads from Pre-Active to Deactivated.
+    let other = create_key(&kms, v, 256, "other");
+    set_date(&other, Attribute::DeactivationDate(DateTime(NOW - 60)));
+    assert_eq!(state(&other), State::PreActive);
+}
