@@ -102,6 +102,19 @@ fn uid_req(uid: Option<&str>) -> UniqueIdentifierRequest {
     }
 }
 
+/// A 2.x Locate by `attributes` (none: every object), with no other option set.
+fn locate_req(attributes: Vec<Attribute>) -> LocateRequest {
+    LocateRequest {
+        maximum_items: None,
+        offset_items: None,
+        storage_status_mask: None,
+        object_group_member: None,
+        attribute: vec![],
+        template_attribute: None,
+        attributes: (!attributes.is_empty()).then_some(Attributes(attributes)),
+    }
+}
+
 /// Every attribute of `uid` as Get Attributes gives them to a client of `version`.
 fn all_attributes(kms: &Kms, version: KmipVersion, uid: &str) -> Vec<Attribute> {
     let r = one(
@@ -316,15 +329,7 @@ fn objects_of_others_are_denied_and_invisible() {
         r.batch_item[0].result_reason,
         Some(ResultReason::PermissionDenied)
     );
-    let locate = RequestPayload::Locate(LocateRequest {
-        maximum_items: None,
-        offset_items: None,
-        storage_status_mask: None,
-        object_group_member: None,
-        attribute: vec![],
-        template_attribute: None,
-        attributes: None,
-    });
+    let locate = RequestPayload::Locate(locate_req(vec![]));
     let r = send(
         &kms,
         &bob,
@@ -349,14 +354,10 @@ fn locate_by_name_with_paging() {
         RequestPayload::Locate(LocateRequest {
             maximum_items: max,
             offset_items: offset,
-            storage_status_mask: None,
-            object_group_member: None,
-            attribute: vec![],
-            template_attribute: None,
-            attributes: Some(Attributes(vec![Attribute::Name(Name {
+            ..locate_req(vec![Attribute::Name(Name {
                 name_value: "even".into(),
                 name_type: NameType::UninterpretedTextString,
-            })])),
+            })])
         })
     };
     let r = one(
@@ -806,13 +807,8 @@ fn locate_leaves_destroyed_objects_out_unless_asked() {
             v,
             Operation::Locate,
             RequestPayload::Locate(LocateRequest {
-                maximum_items: None,
-                offset_items: None,
                 storage_status_mask: mask,
-                object_group_member: None,
-                attribute: vec![],
-                template_attribute: None,
-                attributes: Some(Attributes(attrs)),
+                ..locate_req(attrs)
             }),
         );
         let Some(ResponsePayload::Locate(l)) = r.response_payload else {
@@ -1124,13 +1120,8 @@ fn locate_refuses_object_group_member() {
         KmipVersion::V2_1,
         Operation::Locate,
         RequestPayload::Locate(LocateRequest {
-            maximum_items: None,
-            offset_items: None,
-            storage_status_mask: None,
             object_group_member: Some(ObjectGroupMember::GroupMemberFresh),
-            attribute: vec![],
-            template_attribute: None,
-            attributes: Some(Attributes(vec![Attribute::ObjectGroup("g".into())])),
+            ..locate_req(vec![Attribute::ObjectGroup("g".into())])
         }),
     );
     assert_eq!(r.result_status, ResultStatus::OperationFailed);
@@ -1467,12 +1458,8 @@ fn locate_by_unique_identifier_and_the_id_placeholder() {
     let locate = |attrs: Vec<Attribute>, max: Option<i32>| {
         RequestPayload::Locate(LocateRequest {
             maximum_items: max,
-            offset_items: None,
-            storage_status_mask: None,
-            object_group_member: None,
             attribute: attrs.into_iter().map(Into::into).collect(),
-            template_attribute: None,
-            attributes: None,
+            ..locate_req(vec![])
         })
     };
     let found = |r: &ResponseBatchItem| match &r.response_payload {
