@@ -155,8 +155,13 @@ fn created_uid(r: &ResponseBatchItem) -> String {
 }
 
 fn get_req(uid: &str, format: Option<KeyFormatType>) -> RequestPayload {
+    get_by(Some(uid), format)
+}
+
+/// A Get of `uid`, or with none of the object in the ID Placeholder.
+fn get_by(uid: Option<&str>, format: Option<KeyFormatType>) -> RequestPayload {
     RequestPayload::Get(GetRequest {
-        unique_identifier: Some(uid.into()),
+        unique_identifier: uid.map(str::to_string),
         key_format_type: format,
         key_wrap_type: None,
         key_compression_type: None,
@@ -1508,16 +1513,7 @@ fn locate_by_unique_identifier_and_the_id_placeholder() {
             header(v, 2),
             vec![
                 item(Operation::Locate, locate(attrs, max)),
-                item(
-                    Operation::Get,
-                    RequestPayload::Get(GetRequest {
-                        unique_identifier: None,
-                        key_format_type: None,
-                        key_wrap_type: None,
-                        key_compression_type: None,
-                        key_wrapping_specification: None,
-                    }),
-                ),
+                item(Operation::Get, get_by(None, None)),
             ],
         )
     };
@@ -1648,16 +1644,7 @@ fn check_log_and_interop() {
                 check(Some(&uid), CryptographicUsageMask::Encrypt),
             ),
             item(Operation::Check, check(None, CryptographicUsageMask::Sign)),
-            item(
-                Operation::Get,
-                RequestPayload::Get(GetRequest {
-                    unique_identifier: None,
-                    key_format_type: None,
-                    key_wrap_type: None,
-                    key_compression_type: None,
-                    key_wrapping_specification: None,
-                }),
-            ),
+            item(Operation::Get, get_by(None, None)),
         ],
     );
     assert_eq!(r.batch_item[0].result_status, ResultStatus::Success);
