@@ -87,13 +87,6 @@ pub fn locate(request: &LocateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Locate
         .unwrap_or(StorageStatusMask::OnLineStorage);
     let online = mask.contains(StorageStatusMask::OnLineStorage);
     let destroyed = mask.contains(StorageStatusMask::DestroyedStorage);
-    if !online && !destroyed {
-        let paged = request.offset_items.is_some() || request.maximum_items.is_some();
-        return Ok(LocateResponse {
-            located_items: (ctx.cx.version >= KmipVersion::V1_3 && paged).then_some(0),
-            unique_identifier: Vec::new(),
-        });
-    }
     let mut attributes = request.attributes();
     // Unique Identifier narrows the match to that one object (SKFF-M-5: a client checks
     // that a key it knows still meets its criteria).
@@ -140,6 +133,8 @@ pub fn locate(request: &LocateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Locate
         exclude_states,
     };
     let located = match wanted_uids.first() {
+        // Neither on-line nor destroyed objects asked for: nothing matches.
+        _ if !online && !destroyed => crate::store::Located::default(),
         None => ctx.txn.store().locate(&query)?,
         Some(uid) => {
             let object = if wanted_uids.iter().all(|u| u == uid) {

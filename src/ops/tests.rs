@@ -1928,3 +1928,36 @@ fn a_date_set_in_the_past_changes_the_state_at_once() {
     set_date(&other, Attribute::DeactivationDate(DateTime(NOW - 60)));
     assert_eq!(state(&other), State::PreActive);
 }
+
+#[test]
+fn a_locate_of_archival_storage_only_finds_nothing_and_empties_the_placeholder() {
+    let kms = kms();
+    let v = KmipVersion::V2_1;
+    let r = send(
+        &kms,
+        &alice(),
+        {
+            let mut h = header(v, 3);
+            h.batch_error_continuation_option = Some(BatchErrorContinuationOption::Continue);
+            h
+        },
+        vec![
+            item(Operation::Create, create_payload(v, 256, "archived?")),
+            item(
+                Operation::Locate,
+                RequestPayload::Locate(LocateRequest {
+                    storage_status_mask: Some(StorageStatusMask::ArchivalStorage),
+                    ..locate_req(vec![])
+                }),
+            ),
+            item(Operation::Get, get_by(None, None)),
+        ],
+    );
+    let Some(ResponsePayload::Locate(l)) = &r.batch_item[1].response_payload else {
+        panic!("{r:?}")
+    };
+    assert!(l.unique_identifier.is_empty(), "kmipd keeps no archive");
+    assert_eq!(l.located_items, None);
+    // The Create's identifier no longer stands in the placeholder.
+    assert_eq!(r.batch_item[2].result_status, ResultStatus::OperationFailed);
+}
