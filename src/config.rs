@@ -26,6 +26,7 @@ pub struct Config {
     /// Answer the Interop operation: only for an OASIS interoperability test run (2.1
     /// §6.1.26: it "SHALL NOT be available in a production server"). Default false.
     pub interop: bool,
+    pub lifecycle: LifecycleConfig,
 }
 
 impl Default for Config {
@@ -38,7 +39,24 @@ impl Default for Config {
             master_key: MasterKeyConfig::default(),
             policy: PolicyConfig::default(),
             interop: false,
+            lifecycle: LifecycleConfig::default(),
         }
+    }
+}
+
+/// What the server does of its own accord as time passes.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleConfig {
+    /// How often the states that reached dates bring about (an Activation Date come, a
+    /// Deactivation Date passed) are stored, so that Locate by State sees them (operations on
+    /// an object see them at once). At least 1. Default 1.
+    pub date_sweep_secs: u64,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        LifecycleConfig { date_sweep_secs: 1 }
     }
 }
 
@@ -163,7 +181,11 @@ pub struct PolicyConfig {
 impl Config {
     /// Parses a configuration; unknown keys and wrong types are errors naming the key.
     pub fn parse(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        if config.lifecycle.date_sweep_secs == 0 {
+            return Err("lifecycle.date_sweep_secs must be at least 1".into());
+        }
+        Ok(config)
     }
 
     pub fn load(path: &Path) -> Result<Config, String> {
@@ -235,6 +257,14 @@ mod tests {
             }
         }
         assert!(seen > 0, "no sample configuration under docs/");
+    }
+
+    #[test]
+    fn the_date_sweep_runs_at_least_every_second() {
+        let c = Config::parse("[lifecycle]\ndate_sweep_secs = 30\n").unwrap();
+        assert_eq!(c.lifecycle.date_sweep_secs, 30);
+        let err = Config::parse("[lifecycle]\ndate_sweep_secs = 0\n").unwrap_err();
+        assert!(err.contains("date_sweep_secs"), "{err}");
     }
 
     #[test]

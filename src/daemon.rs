@@ -221,6 +221,10 @@ pub fn serve(config: Config) -> Result<(), String> {
     runtime.block_on(async move {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let admin_task = tokio::spawn(server::admin::serve(admin_listener, prepared.admin));
+        let sweep_task = tokio::spawn(server::sweep_dates(
+            prepared.handler.kms.clone(),
+            std::time::Duration::from_secs(config.lifecycle.date_sweep_secs),
+        ));
         // Before the "listening" line: a SIGTERM sent as soon as it appears must stop the
         // server gracefully, not kill it with the default action.
         let shutdown = shutdown_signal();
@@ -229,6 +233,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         let _ = std::io::stdout().flush();
         server::run(listener, prepared.settings, prepared.handler, shutdown).await;
         admin_task.abort();
+        sweep_task.abort();
         let _ = std::fs::remove_file(&admin_path);
         Ok(())
     })

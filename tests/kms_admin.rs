@@ -150,6 +150,82 @@ fn a_failed_first_start_takes_back_its_data_directory() {
     );
 }
 
+/// Dates reached with nobody asking (2.1 §4.57, transitions 4 and 6): the running server's
+/// sweep stores the states they bring, so Locate by State finds a key Active once its
+/// Activation Date has come and Deactivated once its Deactivation Date has passed, with an
+/// audit record of each change by the server itself. (Waits on the wall clock, bounded, for
+/// seconds: not a measurement.)
+#[test]
+fn the_server_moves_states_when_their_dates_come() {
+    use kmipd::kmip::attributes::Attribute;
+    use kmipd::kmip::codec::DateTime;
+    use kmipd::kmip::messages::ResponsePayload;
+    use kmipd::kmip::{CryptographicAlgorithm, Operation, State};
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let v = KmipVersion::V2_1;
+    let daemon = Daemon::start(&data, tmp.path().join("kmipd.log"));
+    let mut c = client(&rt, &daemon, &data);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let created = rt.block_on(c.ok(
+        v,
+        Operation::Create,
+        kms_util::create_with(
+            v,
+            vec![
+                Attribute::CryptographicAlgorithm(CryptographicAlgorithm::AES),
+                Attribute::CryptographicLength(256),
+                kms_util::name("dated"),
+                Attribute::ActivationDate(DateTime(now + 2)),
+                Attribute::DeactivationDate(DateTime(now + 4)),
+            ],
+        ),
+    ));
+    let ResponsePayload::Create(created) = created else {
+        panic!("{created:?}")
+    };
+    let uid = created.unique_identifier;
+    assert_eq!(rt.block_on(c.state(v, &uid)), State::PreActive);
+    let mut wait_for = |state: State| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let found = rt.block_on(c.locate(v, vec![Attribute::State(state)], None, None));
+            if found.unique_identifier == vec![uid.clone()] {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{uid} not found {state:?} by Locate within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait_for(State::Active);
+    wait_for(State::Deactivated);
+    drop(c);
+    assert!(daemon.stop().success());
+    let shown = kmipd(&[
+        "audit",
+        "show",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--json",
+    ]);
+    for change in ["Activation Date reached", "Deactivation Date reached"] {
+        assert!(
+            shown.lines().any(|l| l.contains(change)
+                && l.contains(uid.as_str())
+                && l.contains("\"principal\":\"(kmipd)\"")),
+            "no {change} of {uid} in\n{shown}"
+        );
+    }
+}
+
 #[test]
 fn restart_backup_rotations_and_restore_keep_every_key() {
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -215,6 +215,80 @@ fn a_newer_schema_is_refused() {
     assert!(err.to_string().contains("newer"), "{err}");
 }
 
+/// A schema 2 store (written before the `due` index) is migrated when opened: the objects
+/// whose dates will change their state are found by `Filter::DueBy` afterwards, and nothing
+/// else changes. Schema 2 is schema 3 without the index 13 entries, so the test makes one by
+/// removing them and writing version 2.
+#[test]
+fn a_schema_2_store_is_migrated_at_open() {
+    use kmipd::kmip::attributes::Attribute;
+    use kmipd::kmip::codec::DateTime;
+    use kmipd::store::redb::schema::{INDEX, META, META_SCHEMA_VERSION, SCHEMA_VERSION};
+    use redb::{ReadableDatabase, ReadableTable};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let due_by = |store: &RedbStore, t: i64| {
+        store
+            .locate(&Query {
+                filters: vec![Filter::DueBy(t)],
+                ..Query::default()
+            })
+            .expect("locate")
+            .unique_identifiers
+    };
+    {
+        let (store, _, _) = open(dir.path());
+        for i in 0..30i64 {
+            let mut o = secret(&format!("s{i}"), "alice", key_bytes(i as u32));
+            // Pre-Active with an Activation Date at 100 + i for a third, no dates for the rest.
+            if i % 3 == 0 {
+                o.attributes
+                    .push(Attribute::ActivationDate(DateTime(100 + i)));
+            }
+            store_common::put(&store, o);
+        }
+        assert_eq!(due_by(&store, 115).len(), 6);
+    }
+    let path = admin::db_path(&dir.path().join("data"));
+    {
+        let db = redb::Database::create(&path).expect("open");
+        let txn = db.begin_write().expect("write");
+        {
+            let mut index = txn.open_table(INDEX).expect("index");
+            let due: Vec<Vec<u8>> = index
+                .iter()
+                .expect("iter")
+                .map(|e| e.expect("entry").0.value().to_vec())
+                .filter(|k| k[0] == 13)
+                .collect();
+            assert_eq!(due.len(), 10);
+            for k in due {
+                index.remove(k.as_slice()).expect("remove");
+            }
+            txn.open_table(META)
+                .expect("meta")
+                .insert(META_SCHEMA_VERSION, 2u32.to_be_bytes().as_slice())
+                .expect("insert");
+        }
+        txn.commit().expect("commit");
+    }
+    let (store, _, _) = open(dir.path());
+    assert_eq!(
+        due_by(&store, 115),
+        ["s0", "s3", "s6", "s9", "s12", "s15"].map(String::from)
+    );
+    assert_eq!(due_by(&store, i64::MAX).len(), 10);
+    assert_eq!(store.count().expect("count"), 30);
+    drop(store);
+    let db = redb::Database::open(&path).expect("open");
+    let txn = db.begin_read().expect("read");
+    let meta = txn.open_table(META).expect("meta");
+    let version = meta
+        .get(META_SCHEMA_VERSION)
+        .expect("get")
+        .expect("version");
+    assert_eq!(version.value(), SCHEMA_VERSION.to_be_bytes());
+}
+
 /// Symptom to guard against: a store key rotation interrupted half-way must not be lost or
 /// restarted with yet another key. Simulated by recording a rotation position by hand.
 #[test]

@@ -134,6 +134,10 @@ fn build(uid: &str, s: &Spec) -> ManagedObject {
     a.push(Attribute::CryptographicLength([128, 256][s.len as usize]));
     if let Some(d) = s.date {
         a.push(Attribute::ActivationDate(DateTime(d)));
+        // A Deactivation Date on half of them: the `due` index follows it once Active.
+        if s.key % 2 == 0 {
+            a.push(Attribute::DeactivationDate(DateTime(d + 1)));
+        }
     }
     if let Some(data) = s.asi {
         a.push(Attribute::ApplicationSpecificInformation(
@@ -194,6 +198,7 @@ fn filter() -> impl Strategy<Value = Filter> {
             from,
             to,
         }),
+        (-3i64..4).prop_map(Filter::DueBy),
     ]
 }
 

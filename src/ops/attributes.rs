@@ -4,7 +4,7 @@
 //! `Attribute` structures and names, 2.x `Attributes` and references), so an attribute a
 //! version lacks is never sent.
 
-use super::lifecycle::set;
+use super::lifecycle::{follow_clock, set};
 use super::{OpCtx, OpError};
 use crate::kmip::attributes::{Attribute, AttributeReference, AttributeV1};
 use crate::kmip::codec::{ByteString, DateTime};
@@ -108,23 +108,6 @@ fn follow_protection(object: &mut crate::store::ManagedObject, changed: &Attribu
     match changed {
         Attribute::Sensitive(false) => set(object, Attribute::AlwaysSensitive(false)),
         Attribute::Extractable(true) => set(object, Attribute::NeverExtractable(false)),
-        _ => {}
-    }
-}
-
-/// The state changes a date set by the client brings about at once (2.1 §4.57, transitions 4
-/// and 6): an Activation Date now or past makes a Pre-Active object Active, a Deactivation
-/// Date now or past makes an Active object Deactivated. (Dates reached later, with no
-/// request, do not change the state yet.)
-fn follow_dates(object: &mut crate::store::ManagedObject, changed: &Attribute, now: i64) {
-    let state = object.state();
-    match changed {
-        Attribute::ActivationDate(d) if d.0 <= now && state == State::PreActive => {
-            set(object, Attribute::State(State::Active));
-        }
-        Attribute::DeactivationDate(d) if d.0 <= now && state == State::Active => {
-            set(object, Attribute::State(State::Deactivated));
-        }
         _ => {}
     }
 }
@@ -307,7 +290,8 @@ pub fn add_attribute(
     let index = same.len() as i32;
     object.attributes.push(attribute.clone());
     follow_protection(&mut object, &attribute);
-    follow_dates(&mut object, &attribute, ctx.now);
+    // A date set to now or the past changes the state at once (2.1 §4.57, 4 and 6).
+    follow_clock(&mut object.attributes, ctx.now);
     set(&mut object, Attribute::LastChangeDate(DateTime(ctx.now)));
     ctx.txn.put(object)?;
     ctx.id_placeholder = Some(uid.clone());
@@ -385,7 +369,7 @@ pub fn modify_attribute(
     date_change_allowed(&object, &new, ctx.now)?;
     object.attributes[at] = new.clone();
     follow_protection(&mut object, &new);
-    follow_dates(&mut object, &new, ctx.now);
+    follow_clock(&mut object.attributes, ctx.now);
     set(&mut object, Attribute::LastChangeDate(DateTime(ctx.now)));
     ctx.txn.put(object)?;
     ctx.id_placeholder = Some(uid.clone());

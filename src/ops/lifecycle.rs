@@ -9,11 +9,12 @@
 //! key material and keeps the metadata. Any other transition is Wrong Key Lifecycle State.
 
 use super::{OpCtx, OpError};
+use crate::audit::AuditEvent;
 use crate::kmip::attributes::Attribute;
 use crate::kmip::codec::DateTime;
 use crate::kmip::payloads::*;
 use crate::kmip::*;
-use crate::store::ManagedObject;
+use crate::store::{Expect, Filter, ManagedObject, Query, StoreError, Write, WriteSet};
 
 fn wrong_state(uid: &str, state: State, operation: &str) -> OpError {
     OpError::new(
@@ -24,11 +25,63 @@ fn wrong_state(uid: &str, state: State, operation: &str) -> OpError {
 
 /// Sets (replacing) the single-valued attribute `a`.
 pub(super) fn set(object: &mut ManagedObject, a: Attribute) {
+    set_in(&mut object.attributes, a);
+}
+
+/// [`set`] on a list of attributes.
+fn set_in(attributes: &mut Vec<Attribute>, a: Attribute) {
     let tag = a.tag();
-    match object.attributes.iter_mut().find(|x| x.tag() == tag) {
+    match attributes.iter_mut().find(|x| x.tag() == tag) {
         Some(slot) => *slot = a,
-        None => object.attributes.push(a),
+        None => attributes.push(a),
     }
+}
+
+/// The state changes that dates bring about once they are reached (2.1 §4.57, transitions 4
+/// and 6): a Pre-Active object whose Activation Date is now or past is Active, an Active one
+/// whose Deactivation Date is now or past is Deactivated (both, one after the other, when
+/// both dates are past). The change is dated when it happened, at the date reached: Last
+/// Change Date becomes that date unless it is already later. Returns whether the State
+/// changed.
+///
+/// Applied wherever the server looks at an object's state (every operation that loads its
+/// attributes, Create and Register, Add and Modify of a date), so an answer never shows a
+/// state its own dates contradict; the store's copy, and with it Locate by State, is brought
+/// up to date by [`crate::ops::Kms::sweep_dates`], which the server runs every
+/// `lifecycle.date_sweep_secs`.
+pub(crate) fn follow_clock(attributes: &mut Vec<Attribute>, now: i64) -> bool {
+    let (mut state, mut activation, mut deactivation, mut last_change) =
+        (State::PreActive, None, None, None);
+    for a in attributes.iter() {
+        match a {
+            Attribute::State(s) => state = *s,
+            Attribute::ActivationDate(d) => activation = Some(d.0),
+            Attribute::DeactivationDate(d) => deactivation = Some(d.0),
+            Attribute::LastChangeDate(d) => last_change = Some(d.0),
+            _ => {}
+        }
+    }
+    let mut changed_at = None;
+    if state == State::PreActive
+        && let Some(at) = activation.filter(|d| *d <= now)
+    {
+        state = State::Active;
+        changed_at = Some(at);
+    }
+    if state == State::Active
+        && let Some(at) = deactivation.filter(|d| *d <= now)
+    {
+        state = State::Deactivated;
+        changed_at = Some(changed_at.map_or(at, |c: i64| c.max(at)));
+    }
+    let Some(at) = changed_at else {
+        return false;
+    };
+    set_in(attributes, Attribute::State(state));
+    if last_change.is_none_or(|last| last < at) {
+        set_in(attributes, Attribute::LastChangeDate(DateTime(at)));
+    }
+    true
 }
 
 /// Records a change: the new state, and Last Change Date.
@@ -154,4 +207,79 @@ pub fn destroy(
     Ok(UniqueIdentifierResponse {
         unique_identifier: uid,
     })
+}
+
+/// The principal named in the audit records of changes the server makes of its own accord
+/// (a date reached). In parentheses, as no certificate name is written here.
+pub const SERVER_PRINCIPAL: &str = "(kmipd)";
+
+/// Objects a sweep reads at a time.
+const SWEEP_PAGE: usize = 1_000;
+/// Pages one sweep goes through at most, so a sweep ends even when objects keep failing to
+/// commit; what is left waits for the next one.
+const SWEEP_PAGES: usize = 100;
+
+impl super::Kms {
+    /// Stores the state changes that dates reached by `now` bring about ([`follow_clock`]),
+    /// for the objects the store's `due` index lists ([`Filter::DueBy`]: no scan of all
+    /// objects). Each change is committed on its own, with an audit record naming
+    /// [`SERVER_PRINCIPAL`] and the date reached; a page of them shares one group commit. An
+    /// object a client changed meanwhile is left for the next sweep (an operation on it
+    /// applies its dates anyway). Returns how many objects changed. Blocks: call off the
+    /// async threads.
+    pub fn sweep_dates(&self, now: i64) -> Result<usize, StoreError> {
+        let query = Query {
+            filters: vec![Filter::DueBy(now)],
+            limit: Some(SWEEP_PAGE),
+            ..Query::default()
+        };
+        let mut changed = 0;
+        for _ in 0..SWEEP_PAGES {
+            let page = self.store.locate(&query)?.unique_identifiers;
+            let mut waits = Vec::new();
+            for uid in &page {
+                let Some(mut object) = self.store.get(uid)? else {
+                    continue;
+                };
+                let before = object.state();
+                if !follow_clock(&mut object.attributes, now) {
+                    continue;
+                }
+                let event = AuditEvent {
+                    time: now,
+                    principal: SERVER_PRINCIPAL.into(),
+                    operation: if before == State::PreActive {
+                        "State change: Activation Date reached"
+                    } else {
+                        "State change: Deactivation Date reached"
+                    }
+                    .into(),
+                    unique_identifiers: vec![uid.clone()],
+                    result_status: "Success".into(),
+                    result_reason: None,
+                };
+                let writes = WriteSet {
+                    writes: vec![Write::Put {
+                        expect: Expect::Revision(object.revision),
+                        object,
+                    }],
+                };
+                waits.push(self.store.submit_audited(writes, vec![event])?);
+            }
+            let mut committed = 0;
+            for wait in waits {
+                match wait.blocking_recv() {
+                    Ok(Ok(_)) => committed += 1,
+                    Ok(Err(StoreError::Conflict)) => {}
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => return Err(StoreError::Storage("the committer stopped".into())),
+                }
+            }
+            changed += committed;
+            if page.len() < SWEEP_PAGE || committed == 0 {
+                break;
+            }
+        }
+        Ok(changed)
+    }
 }

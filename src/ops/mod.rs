@@ -164,7 +164,10 @@ impl OpCtx<'_, '_> {
         operation: Operation,
     ) -> Result<crate::store::ManagedObject, OpError> {
         let found = self.txn.get(uid)?;
-        self.authorized(uid, operation, found, |o| &o.owner)
+        let mut object = self.authorized(uid, operation, found, |o| &o.owner)?;
+        // Its state as its dates make it now, even before the sweep has stored it.
+        lifecycle::follow_clock(&mut object.attributes, self.now);
+        Ok(object)
     }
 
     /// [`OpCtx::object`] without the attributes, for operations that answer with the object

@@ -136,9 +136,6 @@ fn initial_attributes(
         }
     }
     quantum_safe(object_type, &client)?;
-    let active = client
-        .iter()
-        .any(|a| matches!(a, Attribute::ActivationDate(d) if d.0 <= now));
     let mut attributes = vec![
         Attribute::UniqueIdentifier(uid.to_string()),
         Attribute::ObjectType(object_type),
@@ -148,13 +145,12 @@ fn initial_attributes(
             .into_iter()
             .filter(|a| !matches!(a, Attribute::ObjectType(_))),
     );
-    attributes.push(Attribute::State(if active {
-        State::Active
-    } else {
-        State::PreActive
-    }));
+    attributes.push(Attribute::State(State::PreActive));
     attributes.push(Attribute::InitialDate(DateTime(now)));
     attributes.push(Attribute::LastChangeDate(DateTime(now)));
+    // An Activation Date already reached makes it Active at once (2.1 §4.57, transition 1),
+    // and a Deactivation Date already reached then Deactivated.
+    super::lifecycle::follow_clock(&mut attributes, now);
     if !attributes.iter().any(|a| matches!(a, Attribute::Fresh(_))) {
         attributes.push(Attribute::Fresh(true));
     }

@@ -36,13 +36,24 @@ fn send(
     header: RequestHeader,
     items: Vec<RequestBatchItem>,
 ) -> ResponseMessage {
+    send_at(kms, who, header, items, NOW)
+}
+
+/// [`send`] with the server's clock at `now`.
+fn send_at(
+    kms: &Kms,
+    who: &Principal,
+    header: RequestHeader,
+    items: Vec<RequestBatchItem>,
+    now: i64,
+) -> ResponseMessage {
     let cx = Cx::new(header.protocol_version.version().unwrap());
     let bytes = RequestMessage {
         request_header: header,
         batch_item: items,
     }
     .to_bytes(&cx);
-    let response = kms.handle(who, &bytes, NOW);
+    let response = kms.handle(who, &bytes, now);
     let decoded = ttlv::decode(&response).expect("response decodes");
     ResponseMessage::from_item(&decoded)
         .expect("response types")
@@ -1960,4 +1971,165 @@ fn a_locate_of_archival_storage_only_finds_nothing_and_empties_the_placeholder()
     assert_eq!(l.located_items, None);
     // The Create's identifier no longer stands in the placeholder.
     assert_eq!(r.batch_item[2].result_status, ResultStatus::OperationFailed);
+}
+
+/// Dates reached with no request (2.1 §4.57, transitions 4 and 6, "the date is reached"):
+/// every operation sees the state the dates make at its own time, and the sweep stores it
+/// (with an audit record) so that Locate by State finds it.
+#[test]
+fn dates_reached_later_change_the_state() {
+    let store = Arc::new(MemoryStore::new());
+    let kms = Kms::new(store.clone());
+    let v = KmipVersion::V2_1;
+    let at = |now: i64, operation: Operation, payload: RequestPayload| {
+        let mut r = send_at(
+            &kms,
+            &alice(),
+            header(v, 1),
+            vec![item(operation, payload)],
+            now,
+        );
+        r.batch_item.remove(0)
+    };
+    let attributes_at = |now: i64, uid: &str| {
+        let r = at(
+            now,
+            Operation::GetAttributes,
+            RequestPayload::GetAttributes(GetAttributesRequest {
+                unique_identifier: Some(uid.into()),
+                attribute_name: vec![],
+                attribute_reference: vec![],
+            }),
+        );
+        let Some(ResponsePayload::GetAttributes(g)) = r.response_payload else {
+            panic!("{r:?}")
+        };
+        g.attributes.expect("attributes").0
+    };
+    let state_at = |now: i64, uid: &str| {
+        attributes_at(now, uid)
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::State(s) => Some(s),
+                _ => None,
+            })
+            .expect("State")
+    };
+    let located = |now: i64, state: State| {
+        let r = at(
+            now,
+            Operation::Locate,
+            RequestPayload::Locate(locate_req(vec![Attribute::State(state)])),
+        );
+        let Some(ResponsePayload::Locate(l)) = r.response_payload else {
+            panic!("{r:?}")
+        };
+        l.unique_identifier
+    };
+    let uid = create_key(&kms, v, 256, "dated");
+    for date in [
+        Attribute::ActivationDate(DateTime(NOW + 60)),
+        Attribute::DeactivationDate(DateTime(NOW + 120)),
+    ] {
+        let r = at(
+            NOW,
+            Operation::AddAttribute,
+            RequestPayload::AddAttribute(AddAttributeRequest {
+                unique_identifier: Some(uid.clone()),
+                attribute: None,
+                new_attribute: Some(date),
+            }),
+        );
+        assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+    }
+    assert_eq!(kms.sweep_dates(NOW + 59).unwrap(), 0);
+    assert_eq!(state_at(NOW + 59, &uid), State::PreActive);
+    // The Activation Date reached: an operation sees Active, dated then, before any sweep.
+    assert_eq!(state_at(NOW + 60, &uid), State::Active);
+    assert!(attributes_at(NOW + 61, &uid).contains(&Attribute::LastChangeDate(DateTime(NOW + 60))));
+    let r = at(
+        NOW + 61,
+        Operation::Activate,
+        RequestPayload::Activate(uid_req(Some(&uid))),
+    );
+    assert_eq!(reason(&r), Some(ResultReason::WrongKeyLifecycleState));
+    // The sweep stores it: Locate by State finds it Active, no longer Pre-Active.
+    assert_eq!(located(NOW + 61, State::Active), Vec::<String>::new());
+    assert_eq!(kms.sweep_dates(NOW + 61).unwrap(), 1);
+    assert_eq!(kms.sweep_dates(NOW + 61).unwrap(), 0, "nothing left to do");
+    assert_eq!(located(NOW + 61, State::Active), vec![uid.clone()]);
+    assert_eq!(located(NOW + 61, State::PreActive), Vec::<String>::new());
+    // The Deactivation Date reached likewise.
+    assert_eq!(state_at(NOW + 120, &uid), State::Deactivated);
+    assert_eq!(kms.sweep_dates(NOW + 120).unwrap(), 1);
+    assert_eq!(located(NOW + 121, State::Deactivated), vec![uid.clone()]);
+    let stored = crate::store::ObjectStore::get(store.as_ref(), &uid)
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.state(), State::Deactivated);
+    assert!(
+        stored
+            .attributes
+            .contains(&Attribute::LastChangeDate(DateTime(NOW + 120)))
+    );
+    let sweeps: Vec<_> = audit_log(&store)
+        .into_iter()
+        .filter(|e| e.principal == lifecycle::SERVER_PRINCIPAL)
+        .map(|e| (e.operation, e.unique_identifiers, e.time))
+        .collect();
+    assert_eq!(
+        sweeps,
+        vec![
+            (
+                "State change: Activation Date reached".to_string(),
+                vec![uid.clone()],
+                NOW + 61
+            ),
+            (
+                "State change: Deactivation Date reached".to_string(),
+                vec![uid.clone()],
+                NOW + 120
+            ),
+        ]
+    );
+    // A sweep that finds both dates past takes a Pre-Active key through Active to
+    // Deactivated in one change; a Create with both past does the same at once.
+    let both = create_key(&kms, v, 256, "both");
+    for date in [
+        Attribute::DeactivationDate(DateTime(NOW + 200)),
+        Attribute::ActivationDate(DateTime(NOW + 100)),
+    ] {
+        let r = at(
+            NOW,
+            Operation::AddAttribute,
+            RequestPayload::AddAttribute(AddAttributeRequest {
+                unique_identifier: Some(both.clone()),
+                attribute: None,
+                new_attribute: Some(date),
+            }),
+        );
+        assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+    }
+    assert_eq!(kms.sweep_dates(NOW + 300).unwrap(), 1);
+    assert_eq!(
+        located(NOW + 300, State::Deactivated),
+        vec![uid.clone(), both]
+    );
+    let r = at(
+        NOW,
+        Operation::Create,
+        RequestPayload::Create(CreateRequest {
+            object_type: ObjectType::SymmetricKey,
+            template_attribute: None,
+            attributes: Some(Attributes(vec![
+                Attribute::CryptographicAlgorithm(CryptographicAlgorithm::AES),
+                Attribute::CryptographicLength(128),
+                Attribute::ActivationDate(DateTime(NOW - 20)),
+                Attribute::DeactivationDate(DateTime(NOW - 10)),
+            ])),
+            protection_storage_masks: None,
+        }),
+    );
+    let past = created_uid(&r);
+    assert_eq!(state_at(NOW, &past), State::Deactivated);
 }

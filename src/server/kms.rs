@@ -23,6 +23,26 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Runs [`Kms::sweep_dates`] every `every`, first at once (dates reached while the server
+/// was stopped), each sweep on a blocking thread and never two at a time. Runs until
+/// aborted; a failed sweep is logged and the next one tries again.
+pub async fn sweep_dates(kms: Arc<Kms>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let kms = kms.clone();
+        match tokio::task::spawn_blocking(move || kms.sweep_dates(now())).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(changed)) => {
+                tracing::info!(objects = changed, "dates reached: object states changed")
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "date sweep failed; retrying at the next"),
+            Err(e) => tracing::error!(error = %e, "date sweep stopped abnormally"),
+        }
+    }
+}
+
 impl Handler for KmsHandler {
     fn handle(&self, principal: &Principal, request: &[u8]) -> Vec<u8> {
         self.kms.handle(principal, request, now())

@@ -43,7 +43,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tracing::{error, info, warn};
 
-pub use kms::KmsHandler;
+pub use kms::{KmsHandler, sweep_dates};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use pki::{DevPki, PkiError, issue_client};
 pub use tls::{IdentitySource, Principal, TlsError, TlsSettings};

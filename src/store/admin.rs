@@ -304,7 +304,8 @@ fn check_schema(db: Database, path: &Path) -> Result<Database, StoreError> {
             )));
         }
     };
-    if v != schema::SCHEMA_VERSION {
+    // An older schema that kmipd migrates is migrated when the store is next opened.
+    if !(schema::OLDEST_MIGRATABLE..=schema::SCHEMA_VERSION).contains(&v) {
         return Err(StoreError::Storage(format!(
             "{}: schema version {v}, this kmipd uses {}",
             path.display(),

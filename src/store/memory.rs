@@ -87,6 +87,7 @@ pub fn matches(object: &ManagedObject, filter: &Filter) -> bool {
         Filter::DateRange { tag, from, to } => attrs
             .iter()
             .any(|a| a.tag() == *tag && a.as_date_time().is_some_and(|t| t >= *from && t <= *to)),
+        Filter::DueBy(to) => crate::store::due(attrs).is_some_and(|t| t <= *to),
     }
 }
 

@@ -176,6 +176,31 @@ pub enum Filter {
         from: i64,
         to: i64,
     },
+    /// Objects whose state, as stored, a date reached by this time changes ([`due`]): what
+    /// the server's date sweep looks for.
+    DueBy(i64),
+}
+
+/// When the object's dates next change its stored state (2.1 §4.57, transitions 4 and 6): its
+/// Activation Date while it is Pre-Active, its Deactivation Date while it is Active; `None`
+/// when no date will. (A Pre-Active object's Deactivation Date counts only once it is
+/// Active.)
+pub fn due(attributes: &[Attribute]) -> Option<i64> {
+    let mut state = None;
+    let (mut activation, mut deactivation) = (None, None);
+    for a in attributes {
+        match a {
+            Attribute::State(s) if state.is_none() => state = Some(*s),
+            Attribute::ActivationDate(d) if activation.is_none() => activation = Some(d.0),
+            Attribute::DeactivationDate(d) if deactivation.is_none() => deactivation = Some(d.0),
+            _ => {}
+        }
+    }
+    match state.unwrap_or(State::PreActive) {
+        State::PreActive => activation,
+        State::Active => deactivation,
+        _ => None,
+    }
 }
 
 /// A Locate query.

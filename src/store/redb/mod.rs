@@ -96,6 +96,19 @@ fn open_database_counting(path: &Path) -> Result<(Database, u64), StoreError> {
             let replayed = replay_log(&db, path)?;
             Ok((db, replayed))
         }
+        Some(v) if (schema::OLDEST_MIGRATABLE..schema::SCHEMA_VERSION).contains(&v) => {
+            txn.abort().map_err(storage)?;
+            // The log holds row changes as the build that wrote it made them: replay them
+            // into the schema they were made for, then migrate.
+            let replayed = replay_log(&db, path)?;
+            migrate(&db, v)?;
+            tracing::info!(
+                from = v,
+                to = schema::SCHEMA_VERSION,
+                "migrated the store's schema"
+            );
+            Ok((db, replayed))
+        }
         Some(v) if v > schema::SCHEMA_VERSION => Err(StoreError::Storage(format!(
             "{} has schema version {v}, newer than the {} this kmipd supports: \
              upgrade kmipd",
@@ -159,6 +172,38 @@ fn replay_log(db: &Database, path: &Path) -> Result<u64, StoreError> {
         );
     }
     Ok(applied)
+}
+
+/// Brings a database of schema `from` (at least [`schema::OLDEST_MIGRATABLE`]) to
+/// [`schema::SCHEMA_VERSION`] in one durable transaction: 2 → 3 adds the `due` index
+/// (id 13) entry of every object whose dates will change its state.
+fn migrate(db: &Database, from: u32) -> Result<(), StoreError> {
+    let mut txn = db.begin_write().map_err(storage)?;
+    txn.set_durability(redb::Durability::Immediate)
+        .map_err(|e| StoreError::Storage(e.to_string()))?;
+    {
+        let objects = txn.open_table(schema::OBJECTS).map_err(storage)?;
+        let mut index = txn.open_table(schema::INDEX).map_err(storage)?;
+        if from < 3 {
+            for row in redb::ReadableTable::iter(&objects).map_err(storage)? {
+                let (_, value) = row.map_err(storage)?;
+                let record = Record::from_bytes(value.value())?;
+                let attributes = committer::decode_attributes(&record.attributes)?;
+                if let Some(t) = super::due(&attributes) {
+                    index
+                        .insert(schema::due_key(t, record.seq).as_slice(), ())
+                        .map_err(storage)?;
+                }
+            }
+        }
+        let mut meta = txn.open_table(schema::META).map_err(storage)?;
+        meta.insert(
+            schema::META_SCHEMA_VERSION,
+            schema::SCHEMA_VERSION.to_be_bytes().as_slice(),
+        )
+        .map_err(storage)?;
+    }
+    txn.commit().map_err(storage)
 }
 
 /// The last log record the database holds (`meta["wal_lsn"]`, 0 when none).

@@ -12,7 +12,10 @@ use crate::store::memory::vendor_value_bytes;
 use crate::store::{Filter, StoreError};
 
 /// The schema this build writes. Opening a file with a higher version is refused.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
+/// The oldest schema this build migrates at open (`redb::migrate`). Schema 2 lacks only the
+/// `due` index.
+pub const OLDEST_MIGRATABLE: u32 = 2;
 
 /// `meta`: schema version, next creation sequence, store key rotation progress.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -55,6 +58,7 @@ pub enum Index {
     Vendor,
     Date,
     Owner,
+    Due,
 }
 
 impl Index {
@@ -73,6 +77,7 @@ impl Index {
             Index::Vendor => 10,
             Index::Date => 11,
             Index::Owner => 12,
+            Index::Due => 13,
         }
     }
 
@@ -111,6 +116,14 @@ pub fn with_seq(prefix: &[u8], seq: u64) -> Vec<u8> {
     k
 }
 
+/// The `due` index key of an object with creation sequence `seq` whose state a date changes
+/// at `t` ([`crate::store::due`]).
+pub fn due_key(t: i64, seq: u64) -> Vec<u8> {
+    let mut prefix = Index::Due.prefix();
+    prefix.extend_from_slice(&time_key(t));
+    with_seq(&prefix, seq)
+}
+
 /// The creation sequence at the end of an index key.
 pub fn seq_of(key: &[u8]) -> Result<u64, StoreError> {
     let start = key
@@ -139,6 +152,9 @@ pub fn index_entries(object_type: u32, owner: &str, attributes: &[Attribute]) ->
         })
         .unwrap_or(crate::kmip::State::PreActive);
     out.push((Index::State, state.value().to_be_bytes().to_vec()));
+    if let Some(t) = crate::store::due(attributes) {
+        out.push((Index::Due, time_key(t).to_vec()));
+    }
     for a in attributes {
         let mut v = Vec::new();
         let index = match a {
@@ -297,6 +313,18 @@ pub fn probe(filter: &Filter) -> Probe {
                 hi: with_seq(&hi, u64::MAX),
                 point_prefix: None,
                 empty: from > to,
+            }
+        }
+        Filter::DueBy(to) => {
+            let v = Index::Due.prefix();
+            let mut hi = v.clone();
+            hi.extend_from_slice(&time_key(*to));
+            Probe {
+                index: Index::Due,
+                lo: with_seq(&v, 0),
+                hi: with_seq(&hi, u64::MAX),
+                point_prefix: None,
+                empty: false,
             }
         }
     }
