@@ -5,8 +5,11 @@
 //!     │                      │                           │
 //!     └──Revoke(compromise)──┴───────────────────────────┴──▶ Compromised ──Destroy──▶ Destroyed Compromised
 //! ```
-//! Pre-Active objects may also be revoked to Deactivated, and destroyed. Destroy removes the
-//! key material and keeps the metadata. Any other transition is Wrong Key Lifecycle State.
+//! Pre-Active objects may also be destroyed, and a Destroyed one revoked as compromised
+//! becomes Destroyed Compromised (transition 10). Destroy removes the key material and keeps
+//! the metadata. Dates reached move Pre-Active to Active and Active to Deactivated
+//! ([`follow_clock`]). Any other transition is Wrong Key Lifecycle State: "only the
+//! transitions described above are permitted".
 
 use super::{OpCtx, OpError};
 use crate::audit::AuditEvent;
@@ -156,17 +159,31 @@ pub fn revoke(
     );
     let now = DateTime(ctx.now);
     if compromise {
-        if !matches!(state, State::PreActive | State::Active | State::Deactivated) {
-            return Err(wrong_state(&uid, state, "Revoke"));
-        }
-        set(&mut object, Attribute::State(State::Compromised));
+        // Transitions 3, 5 and 8 to Compromised, and 10: a destroyed object's compromise is
+        // still recorded, as Destroyed Compromised.
+        let next = match state {
+            State::PreActive | State::Active | State::Deactivated => State::Compromised,
+            State::Destroyed => State::DestroyedCompromised,
+            _ => return Err(wrong_state(&uid, state, "Revoke")),
+        };
+        // Without a Compromise Occurrence Date in the request, the object is taken to have
+        // been compromised since it was made (its Initial Date; 2.1 §6.1.44 "SHOULD").
+        let since = object.attributes.iter().find_map(|a| match a {
+            Attribute::InitialDate(d) => Some(*d),
+            _ => None,
+        });
+        set(&mut object, Attribute::State(next));
         set(&mut object, Attribute::CompromiseDate(now));
         set(
             &mut object,
-            Attribute::CompromiseOccurrenceDate(request.compromise_occurrence_date.unwrap_or(now)),
+            Attribute::CompromiseOccurrenceDate(
+                request.compromise_occurrence_date.or(since).unwrap_or(now),
+            ),
         );
     } else {
-        if !matches!(state, State::PreActive | State::Active) {
+        // Transition 6 only: a Pre-Active object has never been in use, so it is destroyed
+        // (or revoked as compromised), not deactivated.
+        if state != State::Active {
             return Err(wrong_state(&uid, state, "Revoke"));
         }
         set(&mut object, Attribute::State(State::Deactivated));

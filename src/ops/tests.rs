@@ -148,6 +148,17 @@ fn all_attributes(kms: &Kms, version: KmipVersion, uid: &str) -> Vec<Attribute> 
     }
 }
 
+/// The State of `uid` as Get Attributes gives it.
+fn state_of(kms: &Kms, version: KmipVersion, uid: &str) -> State {
+    all_attributes(kms, version, uid)
+        .into_iter()
+        .find_map(|a| match a {
+            Attribute::State(s) => Some(s),
+            _ => None,
+        })
+        .expect("State")
+}
+
 /// Creates an AES key named `name` as Alice; its Unique Identifier.
 fn create_key(kms: &Kms, version: KmipVersion, bits: i32, name: &str) -> String {
     created_uid(&one(
@@ -299,6 +310,124 @@ fn create_get_activate_revoke_destroy_in_every_version() {
             "{version}: {attrs:?}"
         );
     }
+}
+
+/// Revoke follows the transitions of 2.1 §4.57 and no others: a compromise from Pre-Active,
+/// Active or Deactivated gives Compromised (3, 5, 8) and from Destroyed gives Destroyed
+/// Compromised (10); any other reason deactivates only an Active object (6). The Compromise
+/// Occurrence Date is the request's, else the Initial Date (§6.1.44).
+#[test]
+fn revoke_takes_only_the_transitions_of_the_state_machine() {
+    let kms = kms();
+    let v = KmipVersion::V2_1;
+    let revoke = |uid: &str, code: RevocationReasonCode, occurred: Option<i64>| {
+        one(
+            &kms,
+            v,
+            Operation::Revoke,
+            RequestPayload::Revoke(RevokeRequest {
+                unique_identifier: Some(uid.into()),
+                revocation_reason: RevocationReason {
+                    revocation_reason_code: code,
+                    revocation_message: None,
+                },
+                compromise_occurrence_date: occurred.map(DateTime),
+            }),
+        )
+    };
+    let simple = |uid: &str, operation: Operation| {
+        let payload = match operation {
+            Operation::Activate => RequestPayload::Activate(uid_req(Some(uid))),
+            _ => RequestPayload::Destroy(uid_req(Some(uid))),
+        };
+        let r = one(&kms, v, operation, payload);
+        assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+    };
+    // An object in each state.
+    let in_state = |state: State| {
+        let uid = create_key(&kms, v, 128, "k");
+        match state {
+            State::PreActive => {}
+            State::Active => simple(&uid, Operation::Activate),
+            State::Deactivated => {
+                simple(&uid, Operation::Activate);
+                let r = revoke(&uid, RevocationReasonCode::Superseded, None);
+                assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+            }
+            State::Compromised => {
+                let r = revoke(&uid, RevocationReasonCode::KeyCompromise, None);
+                assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+            }
+            State::Destroyed => simple(&uid, Operation::Destroy),
+            State::DestroyedCompromised => {
+                simple(&uid, Operation::Destroy);
+                let r = revoke(&uid, RevocationReasonCode::CACompromise, None);
+                assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+            }
+            _ => unreachable!(),
+        }
+        assert_eq!(state_of(&kms, v, &uid), state);
+        uid
+    };
+    use State::*;
+    for (from, compromised, other) in [
+        (PreActive, Some(Compromised), None),
+        (Active, Some(Compromised), Some(Deactivated)),
+        (Deactivated, Some(Compromised), None),
+        (Compromised, None, None),
+        (Destroyed, Some(DestroyedCompromised), None),
+        (DestroyedCompromised, None, None),
+    ] {
+        for (code, to) in [
+            (RevocationReasonCode::KeyCompromise, compromised),
+            (RevocationReasonCode::CessationOfOperation, other),
+        ] {
+            let uid = in_state(from);
+            let r = revoke(&uid, code, Some(NOW - 500));
+            match to {
+                Some(to) => {
+                    assert_eq!(r.result_status, ResultStatus::Success, "{from:?}: {r:?}");
+                    assert_eq!(state_of(&kms, v, &uid), to, "{from:?} {code:?}");
+                }
+                None => {
+                    assert_eq!(
+                        reason(&r),
+                        Some(ResultReason::WrongKeyLifecycleState),
+                        "{from:?} {code:?}"
+                    );
+                    assert_eq!(state_of(&kms, v, &uid), from);
+                }
+            }
+        }
+    }
+    // Compromise Occurrence Date: the request's, else the Initial Date.
+    let uid = in_state(Active);
+    revoke(&uid, RevocationReasonCode::KeyCompromise, Some(NOW - 500));
+    let attrs = all_attributes(&kms, v, &uid);
+    assert!(attrs.contains(&Attribute::CompromiseOccurrenceDate(DateTime(NOW - 500))));
+    assert!(attrs.contains(&Attribute::CompromiseDate(DateTime(NOW))));
+    let uid = in_state(Active);
+    let r = send_at(
+        &kms,
+        &alice(),
+        header(v, 1),
+        vec![item(
+            Operation::Revoke,
+            RequestPayload::Revoke(RevokeRequest {
+                unique_identifier: Some(uid.clone()),
+                revocation_reason: RevocationReason {
+                    revocation_reason_code: RevocationReasonCode::KeyCompromise,
+                    revocation_message: None,
+                },
+                compromise_occurrence_date: None,
+            }),
+        )],
+        NOW + 100,
+    );
+    assert_eq!(r.batch_item[0].result_status, ResultStatus::Success);
+    let attrs = all_attributes(&kms, v, &uid);
+    assert!(attrs.contains(&Attribute::CompromiseOccurrenceDate(DateTime(NOW))));
+    assert!(attrs.contains(&Attribute::CompromiseDate(DateTime(NOW + 100))));
 }
 
 #[test]
