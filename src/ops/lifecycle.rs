@@ -213,6 +213,14 @@ pub fn destroy(
     let next = match state {
         State::PreActive | State::Deactivated => State::Destroyed,
         State::Compromised => State::DestroyedCompromised,
+        // Its material is gone already: the reason 2.1 §6.1.15.1 has for it (Item Not Found
+        // for 1.x, as a Get of it gets).
+        State::Destroyed | State::DestroyedCompromised => {
+            return Err(OpError::new(
+                ResultReason::ObjectDestroyed,
+                format!("object {uid} is already destroyed"),
+            ));
+        }
         _ => return Err(wrong_state(&uid, state, "Destroy")),
     };
     object.object = None;

@@ -303,6 +303,15 @@ fn create_get_activate_revoke_destroy_in_every_version() {
         };
         assert_eq!(r.result_reason, Some(gone), "{version}");
 
+        // Destroyed once only: 2.x says Object Destroyed, 1.x Item Not Found.
+        let r = one(
+            &kms,
+            version,
+            Operation::Destroy,
+            RequestPayload::Destroy(uid_req(Some(&uid))),
+        );
+        assert_eq!(r.result_reason, Some(gone), "{version}: a second Destroy");
+
         let attrs = all_attributes(&kms, version, &uid);
         assert!(attrs.contains(&Attribute::State(State::Destroyed)));
         assert!(
