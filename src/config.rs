@@ -71,6 +71,11 @@ pub struct TlsConfig {
     pub key: Option<PathBuf>,
     /// CA certificates whose client certificates are accepted (PEM bundles).
     pub client_ca: Vec<PathBuf>,
+    /// Certificate revocation lists (PEM or DER) of the client CAs. With any set, a client
+    /// certificate is refused when its CA's list names it, or when its CA has no list here.
+    /// With the development PKI, `DATA_DIR/certs/ca.crl` (written by `kmipd certs revoke`)
+    /// is used when it exists. The server rereads these files when they change.
+    pub client_crls: Vec<PathBuf>,
     /// Client certificates (PEM) trusted as they are, by fingerprint: for clients such as
     /// vCenter that present a self-signed certificate.
     pub pinned_client_certs: Vec<PathBuf>,

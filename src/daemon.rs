@@ -87,6 +87,7 @@ pub fn tls_settings(config: &Config) -> Result<(TlsSettings, Option<ClientFiles>
                 key: tls::load_key(&config.resolve(key)).map_err(|e| e.to_string())?,
                 client_cas: Vec::new(),
                 pinned_clients: Vec::new(),
+                client_crls: Vec::new(),
                 session_cache_size: tls::DEFAULT_SESSION_CACHE,
             };
             for ca in &t.client_ca {
@@ -108,7 +109,127 @@ pub fn tls_settings(config: &Config) -> Result<(TlsSettings, Option<ClientFiles>
             settings.pinned_clients.push(tls::fingerprint(&cert));
         }
     }
+    for path in crl_paths(config) {
+        settings
+            .client_crls
+            .extend(tls::load_crls(&path).map_err(|e| e.to_string())?);
+    }
     Ok((settings, dev))
+}
+
+/// The client CRLs the server loads: those configured, and with the development PKI its
+/// CA's list when `kmipd certs revoke` has written one.
+fn crl_paths(config: &Config) -> Vec<PathBuf> {
+    let t = &config.tls;
+    let mut paths: Vec<PathBuf> = t.client_crls.iter().map(|p| config.resolve(p)).collect();
+    if t.cert.is_none() && t.key.is_none() && t.client_ca.is_empty() {
+        let dev = DevPki::paths(&config.data_dir.join("certs")).crl;
+        if dev.exists() {
+            paths.push(dev);
+        }
+    }
+    paths
+}
+
+/// Every file the TLS configuration is built from (the development CA's key excepted: the
+/// server does not use it).
+fn tls_files(config: &Config) -> Vec<PathBuf> {
+    let t = &config.tls;
+    let mut files: Vec<PathBuf> = t
+        .cert
+        .iter()
+        .chain(&t.key)
+        .chain(&t.client_ca)
+        .chain(&t.pinned_client_certs)
+        .chain(&t.client_crls)
+        .map(|p| config.resolve(p))
+        .collect();
+    if t.cert.is_none() && t.key.is_none() && t.client_ca.is_empty() {
+        let pki = DevPki::paths(&config.data_dir.join("certs"));
+        files.extend([pki.ca_cert, pki.server_cert, pki.server_key, pki.crl]);
+    }
+    files
+}
+
+/// What the TLS files are now: for each, its modification time, length and inode, or
+/// nothing when it is missing. A change to any of them calls for a reload.
+type TlsStamp = Vec<Option<(std::time::SystemTime, u64, u64)>>;
+
+fn tls_stamp(config: &Config) -> TlsStamp {
+    use std::os::unix::fs::MetadataExt;
+    tls_files(config)
+        .iter()
+        .map(|p| {
+            let m = std::fs::metadata(p).ok()?;
+            Some((m.modified().ok()?, m.len(), m.ino()))
+        })
+        .collect()
+}
+
+/// Builds the server's TLS configuration from `config`'s files, as at start.
+pub fn build_tls(config: &Config) -> Result<Arc<rustls::ServerConfig>, String> {
+    let (settings, _) = tls_settings(config)?;
+    tls::server_config(settings).map_err(|e| e.to_string())
+}
+
+/// How often the TLS files are looked at for changes.
+const TLS_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reloads the TLS configuration of new connections when one of its files changes (checked
+/// every second) or on SIGHUP: a renewed server certificate, a new client CA bundle, a new
+/// CRL take effect without a restart. A reload that fails (a file half written, a key that
+/// does not match) keeps the configuration in use and is logged; the next change is tried
+/// again. Runs until aborted.
+pub async fn reload_tls(config: Config, settings: Arc<Settings>) {
+    let mut last = tls_stamp(&config);
+    let mut tick = tokio::time::interval(TLS_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let asked = tokio::select! {
+            _ = tick.tick() => false,
+            Some(()) = async {
+                match hangup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => true,
+        };
+        #[cfg(not(unix))]
+        let asked = {
+            tick.tick().await;
+            false
+        };
+        let config = config.clone();
+        // (A reload is tried at the next tick if this one is lost with `last`.)
+        let previous = std::mem::take(&mut last);
+        let Ok((now, built)) = tokio::task::spawn_blocking(move || {
+            let now = tls_stamp(&config);
+            let built = (asked || now != previous).then(|| build_tls(&config));
+            (now, built)
+        })
+        .await
+        else {
+            continue;
+        };
+        match built {
+            None => {}
+            Some(Ok(tls)) => {
+                settings.tls.replace(tls);
+                tracing::info!(
+                    on_signal = asked,
+                    "TLS files reloaded: new connections use them (sessions from before start over)"
+                );
+            }
+            Some(Err(e)) => tracing::error!(
+                error = %e,
+                "TLS files changed but do not load; keeping the configuration in use"
+            ),
+        }
+        last = now;
+    }
 }
 
 fn identity(i: Identity) -> IdentitySource {
@@ -221,6 +342,7 @@ pub fn serve(config: Config) -> Result<(), String> {
     runtime.block_on(async move {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let admin_task = tokio::spawn(server::admin::serve(admin_listener, prepared.admin));
+        let tls_task = tokio::spawn(reload_tls(config.clone(), prepared.settings.clone()));
         let sweep_task = tokio::spawn(server::sweep_dates(
             prepared.handler.kms.clone(),
             std::time::Duration::from_secs(config.lifecycle.date_sweep_secs),
@@ -234,6 +356,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         server::run(listener, prepared.settings, prepared.handler, shutdown).await;
         admin_task.abort();
         sweep_task.abort();
+        tls_task.abort();
         let _ = std::fs::remove_file(&admin_path);
         Ok(())
     })

@@ -150,6 +150,79 @@ fn a_failed_first_start_takes_back_its_data_directory() {
     );
 }
 
+/// `kmipd certs revoke` on a running server's development CA: the revoked client is refused
+/// within seconds, with no restart (the server rereads its TLS files when they change), and
+/// the other clients are not disturbed.
+#[test]
+fn a_client_revoked_with_the_cli_is_refused_by_the_running_server() {
+    use std::time::{Duration, Instant};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    let clients = tmp.path().join("clients");
+    let daemon = Daemon::start(&data, tmp.path().join("kmipd.log"));
+    kmipd(&[
+        "certs",
+        "issue",
+        "--data-dir",
+        data_arg,
+        "--cn",
+        "bob",
+        "--out",
+        clients.to_str().unwrap(),
+    ]);
+    let certs = data.join("certs");
+    let bob = server_util::client_config(
+        &certs.join("ca.pem"),
+        &clients.join("bob.pem"),
+        &clients.join("bob.key"),
+    );
+    let addr = daemon.addr.parse().unwrap();
+    let v = KmipVersion::V1_4;
+    let mut c = Client {
+        stream: rt
+            .block_on(server_util::connect(addr, bob.clone()))
+            .expect("bob connects"),
+    };
+    rt.block_on(c.create(v, 128, "bob's"));
+    drop(c);
+    let said = kmipd(&[
+        "certs",
+        "revoke",
+        "--data-dir",
+        data_arg,
+        "--cert",
+        clients.join("bob.pem").to_str().unwrap(),
+        "--reason",
+        "key-compromise",
+    ]);
+    assert!(said.contains("revoked: CN=bob"), "{said}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = rt.block_on(async {
+            let mut s = server_util::connect(addr, bob.clone()).await?;
+            server_util::roundtrip(&mut s, &server_util::request(1)).await
+        });
+        if attempt.is_err() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "bob still served 30 s after his certificate was revoked"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The administrator's client is served as before.
+    let mut admin = client(&rt, &daemon, &data);
+    rt.block_on(admin.create(v, 128, "admin's"));
+    drop(admin);
+    let log = daemon.log.clone();
+    assert!(daemon.stop().success());
+    let text = std::fs::read_to_string(log).unwrap();
+    assert!(text.contains("TLS files reloaded"), "{text}");
+}
+
 /// Dates reached with nobody asking (2.1 §4.57, transitions 4 and 6): the running server's
 /// sweep stores the states they bring, so Locate by State finds a key Active once its
 /// Activation Date has come and Deactivated once its Deactivation Date has passed, with an

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kmipd::server::tls::{self, IdentitySource};
-use kmipd::server::{DevPki, PkiError, issue_client};
+use kmipd::server::{DevPki, PkiError, issue_client, revoke_client};
 use rcgen::{CertificateParams, DnType, KeyPair, PKCS_ECDSA_P256_SHA256};
 use rustls::HandshakeKind;
 use rustls::crypto::aws_lc_rs::{self, cipher_suite};
@@ -435,6 +435,150 @@ async fn sessions_resume_with_tls13_and_tls12() {
         }
     }
     server.shutdown().await;
+}
+
+/// The development PKI's TLS settings, with its CA's revocation list.
+fn with_crl(pki: &DevPki) -> tls::TlsSettings {
+    let mut s = tls_settings(pki);
+    s.client_crls = tls::load_crls(&pki.crl).unwrap();
+    s
+}
+
+/// A revoked client certificate is refused at the handshake; revoking one whose holder has
+/// resumable sessions (TLS 1.3 tickets and TLS 1.2 session IDs), then reloading the TLS
+/// configuration, refuses it too: the reload's new ticket key and session cache leave it
+/// nothing to resume. Other clients are unaffected throughout.
+#[tokio::test]
+async fn revoked_clients_are_refused_and_do_not_resume_after_a_reload() {
+    use rcgen::RevocationReason;
+    let (tmp, pki) = new_pki();
+    let out = tmp.path().join("clients");
+    let (bob_cert, bob_key) = issue_client(&pki.dir, "bob", &out).unwrap();
+    let (carol_cert, carol_key) = issue_client(&pki.dir, "carol", &out).unwrap();
+    let r = revoke_client(&pki.dir, &bob_cert, RevocationReason::KeyCompromise).unwrap();
+    assert!(r.added && r.listed == 1, "{r:?}");
+    assert!(r.subject.contains("bob"), "{r:?}");
+    let again = revoke_client(&pki.dir, &bob_cert, RevocationReason::KeyCompromise).unwrap();
+    assert!(
+        !again.added && again.listed == 1,
+        "revoking twice lists once: {again:?}"
+    );
+    assert_eq!(mode(&pki.crl), 0o644);
+
+    let server = TestServer::start(
+        settings(with_crl(&pki), test_limits()),
+        Echo {
+            delay: Duration::ZERO,
+        },
+    )
+    .await;
+    let bob = client_config(&pki.ca_cert, &bob_cert, &bob_key);
+    assert!(try_request(server.addr, bob, &request(1)).await.is_err());
+    server
+        .wait_for("bob's handshake failure", |m| m.handshake_failures == 1)
+        .await;
+
+    let carol13 = client_config(&pki.ca_cert, &carol_cert, &carol_key);
+    let carol12 = client_config_with(
+        &pki.ca_cert,
+        Some((
+            tls::load_certs(&carol_cert).unwrap(),
+            tls::load_key(&carol_key).unwrap(),
+        )),
+        Arc::new(aws_lc_rs::default_provider()),
+        &[&rustls::version::TLS12],
+    );
+    for (label, client) in [("TLS 1.3", &carol13), ("TLS 1.2", &carol12)] {
+        for (attempt, kind) in [(2, HandshakeKind::Full), (3, HandshakeKind::Resumed)] {
+            let mut stream = connect(server.addr, client.clone()).await.unwrap();
+            let answer = roundtrip(&mut stream, &request(attempt)).await.unwrap();
+            assert_eq!(answer, expected("carol", &request(attempt)), "{label}");
+            assert_eq!(stream.get_ref().1.handshake_kind(), Some(kind), "{label}");
+            stream.shutdown().await.unwrap();
+        }
+    }
+
+    let r = revoke_client(&pki.dir, &carol_cert, RevocationReason::Superseded).unwrap();
+    assert!(r.added && r.listed == 2, "{r:?}");
+    server
+        .settings
+        .tls
+        .replace(tls::server_config(with_crl(&pki)).unwrap());
+    for (label, client) in [("TLS 1.3", carol13), ("TLS 1.2", carol12)] {
+        assert!(
+            try_request(server.addr, client, &request(4)).await.is_err(),
+            "{label}: revoked carol got in after the reload"
+        );
+    }
+    server
+        .wait_for("carol's two handshake failures", |m| {
+            m.handshake_failures == 3
+        })
+        .await;
+    assert!(
+        try_request(server.addr, admin_client(&pki), &request(5))
+            .await
+            .is_ok()
+    );
+    server.shutdown().await;
+}
+
+/// With revocation lists configured, a client whose CA has none among them is refused:
+/// its status cannot be known, and the server fails closed.
+#[tokio::test]
+async fn a_client_ca_without_a_revocation_list_is_refused_once_lists_are_used() {
+    use rcgen::RevocationReason;
+    let (_tmp, pki) = new_pki();
+    let (_tmp2, other) = new_pki();
+    revoke_client(
+        &other.dir,
+        &other.client_cert,
+        RevocationReason::Unspecified,
+    )
+    .unwrap();
+    let mut s = tls_settings(&pki);
+    s.client_crls = tls::load_crls(&other.crl).unwrap();
+    let server = TestServer::start(
+        settings(s, test_limits()),
+        Echo {
+            delay: Duration::ZERO,
+        },
+    )
+    .await;
+    assert!(
+        try_request(server.addr, admin_client(&pki), &request(1))
+            .await
+            .is_err()
+    );
+    server
+        .wait_for("the handshake failure", |m| m.handshake_failures == 1)
+        .await;
+    assert_eq!(server.metrics.snapshot().requests, 0);
+    server.shutdown().await;
+}
+
+/// A CRL file must hold a CRL: PEM or DER are read, anything else is an error naming it.
+#[test]
+fn crl_files_are_read_as_pem_or_der_and_checked() {
+    use rcgen::RevocationReason;
+    let (tmp, pki) = new_pki();
+    revoke_client(&pki.dir, &pki.client_cert, RevocationReason::Unspecified).unwrap();
+    let pem = tls::load_crls(&pki.crl).unwrap();
+    assert_eq!(pem.len(), 1);
+    let der = tmp.path().join("ca.crl.der");
+    std::fs::write(&der, pem[0].as_ref()).unwrap();
+    assert_eq!(tls::load_crls(&der).unwrap(), pem);
+    let junk = tmp.path().join("junk.crl");
+    std::fs::write(&junk, b"not a CRL").unwrap();
+    let e = tls::load_crls(&junk).unwrap_err();
+    assert!(e.to_string().contains("junk.crl"), "{e}");
+    let cert_not_crl = tmp.path().join("cert.crl");
+    std::fs::write(&cert_not_crl, std::fs::read(&pki.ca_cert).unwrap()).unwrap();
+    assert!(tls::load_crls(&cert_not_crl).is_err());
+    // A certificate of another CA cannot be revoked by this one.
+    let (_tmp2, other) = new_pki();
+    let e = revoke_client(&pki.dir, &other.client_cert, RevocationReason::Unspecified).unwrap_err();
+    assert!(e.to_string().contains("not by the development CA"), "{e}");
 }
 
 #[test]

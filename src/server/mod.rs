@@ -45,7 +45,7 @@ use tracing::{error, info, warn};
 
 pub use kms::{KmsHandler, sweep_dates};
 pub use metrics::{Metrics, MetricsSnapshot};
-pub use pki::{DevPki, PkiError, issue_client};
+pub use pki::{DevPki, PkiError, Revoked, issue_client, revoke as revoke_client};
 pub use tls::{IdentitySource, Principal, TlsError, TlsSettings};
 
 /// Answers one request message. Called once per complete frame, in order per connection.
@@ -114,8 +114,8 @@ impl Default for Limits {
 /// Everything [`run`] needs besides the listener and the handler.
 #[derive(Debug)]
 pub struct Settings {
-    /// Built by [`tls::server_config`].
-    pub tls: Arc<rustls::ServerConfig>,
+    /// Built by [`tls::server_config`]; replaced when the TLS files are reloaded.
+    pub tls: tls::TlsCell,
     pub limits: Limits,
     /// Which certificate field names the [`Principal`].
     pub identity: IdentitySource,
@@ -127,7 +127,7 @@ impl Settings {
     /// Default limits, CN identity and fresh counters.
     pub fn new(tls: Arc<rustls::ServerConfig>) -> Self {
         Settings {
-            tls,
+            tls: tls::TlsCell::new(tls),
             limits: Limits::default(),
             identity: IdentitySource::default(),
             metrics: Arc::default(),
@@ -150,7 +150,6 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let acceptor = TlsAcceptor::from(settings.tls.clone());
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let pool = match pool::HandlerPool::new(threads) {
         Ok(pool) => Some(Arc::new(pool)),
@@ -191,7 +190,7 @@ pub async fn run(
                 tasks.spawn(connection::serve(connection::Conn {
                     tcp,
                     peer,
-                    acceptor: acceptor.clone(),
+                    acceptor: TlsAcceptor::from(settings.tls.current()),
                     settings: settings.clone(),
                     handler: handler.clone(),
                     pool: pool.clone(),

@@ -17,15 +17,22 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    PKCS_ECDSA_P256_SHA256, RevocationReason, RevokedCertParams, SanType, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
+use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
+use x509_parser::revocation_list::CertificateRevocationList;
 
 /// Validity of the development CA.
 const CA_VALIDITY: Duration = Duration::days(3650);
 /// Validity of the server and client certificates.
 const LEAF_VALIDITY: Duration = Duration::days(365);
+/// How long a CRL written by [`revoke`] says it stays current (its next update). The
+/// development CA writes a new one at every revocation; the server keeps using a list past
+/// this date, with a warning.
+const CRL_VALIDITY: Duration = Duration::days(365);
 /// Backdating of `notBefore`, so that small clock skew between hosts does not reject a
 /// freshly issued certificate.
 const BACKDATE: Duration = Duration::hours(1);
@@ -49,6 +56,8 @@ pub enum PkiError {
     Inconsistent(String),
     #[error("{0:?} is not usable as a certificate name (letters, digits, '.', '-', '_')")]
     BadName(String),
+    #[error("{path}: {reason}")]
+    BadCertificate { path: PathBuf, reason: String },
 }
 
 /// The files of a development PKI directory.
@@ -61,6 +70,8 @@ pub struct DevPki {
     pub server_key: PathBuf,
     pub client_cert: PathBuf,
     pub client_key: PathBuf,
+    /// The CA's certificate revocation list, once `kmipd certs revoke` has written one.
+    pub crl: PathBuf,
 }
 
 impl DevPki {
@@ -74,6 +85,7 @@ impl DevPki {
             server_key: dir.join("server.key"),
             client_cert: dir.join("client.pem"),
             client_key: dir.join("client.key"),
+            crl: dir.join("ca.crl"),
         }
     }
 
@@ -179,6 +191,188 @@ pub fn issue_client(
     }
     issue_leaf(&issuer, cn, &cert, &key)?;
     Ok((cert, key))
+}
+
+/// What [`revoke`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revoked {
+    /// The certificate's serial number, hex.
+    pub serial: String,
+    /// Its subject.
+    pub subject: String,
+    /// False when the list already named it (nothing was written).
+    pub added: bool,
+    /// How many certificates the list names.
+    pub listed: usize,
+    pub crl: PathBuf,
+}
+
+/// Revokes a certificate issued by the development CA in `pki_dir`: its CRL (`ca.crl`, PEM)
+/// is written anew with the certificate added, the entries it had kept, the next CRL
+/// Number, and put in place atomically (a running server picks it up within a second).
+/// Revoking a certificate already listed changes nothing. A certificate of another CA is
+/// refused: this CA's list could not revoke it.
+pub fn revoke(
+    pki_dir: &Path,
+    cert_path: &Path,
+    reason: RevocationReason,
+) -> Result<Revoked, PkiError> {
+    let pki = DevPki::paths(pki_dir);
+    let bad = |reason: String| PkiError::BadCertificate {
+        path: cert_path.to_path_buf(),
+        reason,
+    };
+    let ca_pem = read(&pki.ca_cert)?;
+    let ca_key = KeyPair::from_pem(&read(&pki.ca_key)?)?;
+    let issuer = Issuer::from_ca_cert_pem(&ca_pem, &ca_key)?;
+    let ca_der = pem_der(&ca_pem, "CERTIFICATE").ok_or_else(|| {
+        PkiError::Inconsistent(format!("{}: no certificate", pki.ca_cert.display()))
+    })?;
+    let (_, ca) = X509Certificate::from_der(&ca_der)
+        .map_err(|e| PkiError::Inconsistent(format!("{}: {e}", pki.ca_cert.display())))?;
+    let cert_der = pem_der(&read(cert_path)?, "CERTIFICATE")
+        .ok_or_else(|| bad("no PEM certificate".into()))?;
+    let (_, cert) = X509Certificate::from_der(&cert_der).map_err(|e| bad(e.to_string()))?;
+    // Every development CA has the same name: its key identifier tells them apart.
+    if cert.issuer().as_raw() != ca.subject().as_raw()
+        || matches!(
+            (authority_key_id(&cert), subject_key_id(&ca)),
+            (Some(a), Some(s)) if a != s
+        )
+    {
+        return Err(bad(format!(
+            "issued by {}, not by the development CA {}",
+            cert.issuer(),
+            ca.subject()
+        )));
+    }
+    let serial = cert.raw_serial().to_vec();
+    // What the current list holds.
+    let mut revoked = Vec::new();
+    let mut number = 0u64;
+    if pki.crl.exists() {
+        let der = pem_der(&read(&pki.crl)?, "X509 CRL")
+            .ok_or_else(|| PkiError::Inconsistent(format!("{}: no PEM CRL", pki.crl.display())))?;
+        let (_, crl) = CertificateRevocationList::from_der(&der)
+            .map_err(|e| PkiError::Inconsistent(format!("{}: {e}", pki.crl.display())))?;
+        number = crl
+            .crl_number()
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0);
+        for entry in crl.iter_revoked_certificates() {
+            revoked.push(RevokedCertParams {
+                serial_number: SerialNumber::from_slice(entry.raw_serial()),
+                revocation_time: entry.revocation_date.to_datetime(),
+                reason_code: entry.reason_code().and_then(|(_, r)| reason_from_code(r.0)),
+                invalidity_date: None,
+            });
+        }
+    }
+    let listed_before = revoked
+        .iter()
+        .any(|r| r.serial_number == SerialNumber::from_slice(&serial));
+    let result = |added, listed| Revoked {
+        serial: hex::encode(&serial),
+        subject: cert.subject().to_string(),
+        added,
+        listed,
+        crl: pki.crl.clone(),
+    };
+    if listed_before {
+        return Ok(result(false, revoked.len()));
+    }
+    let now = OffsetDateTime::now_utc();
+    revoked.push(RevokedCertParams {
+        serial_number: SerialNumber::from_slice(&serial),
+        revocation_time: now,
+        reason_code: Some(reason),
+        invalidity_date: None,
+    });
+    let params = CertificateRevocationListParams {
+        this_update: now,
+        next_update: now + CRL_VALIDITY,
+        crl_number: SerialNumber::from_slice(&(number + 1).to_be_bytes()),
+        issuing_distribution_point: None,
+        revoked_certs: revoked,
+        key_identifier_method: KeyIdMethod::Sha256,
+    };
+    let crl = params.signed_by(&issuer)?;
+    let listed = params.revoked_certs.len();
+    replace(&pki.crl, crl.pem()?.as_bytes(), 0o644)?;
+    Ok(result(true, listed))
+}
+
+/// The DER of the first certificate (`label` "CERTIFICATE") or CRL ("X509 CRL") in `pem`.
+fn pem_der(pem: &str, label: &str) -> Option<Vec<u8>> {
+    let mut reader = pem.as_bytes();
+    if label == "X509 CRL" {
+        rustls_pemfile::crls(&mut reader)
+            .next()?
+            .ok()
+            .map(|c| c.as_ref().to_vec())
+    } else {
+        rustls_pemfile::certs(&mut reader)
+            .next()?
+            .ok()
+            .map(|c| c.as_ref().to_vec())
+    }
+}
+
+fn authority_key_id<'a>(cert: &X509Certificate<'a>) -> Option<&'a [u8]> {
+    cert.extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                aki.key_identifier.as_ref().map(|k| k.0)
+            }
+            _ => None,
+        })
+}
+
+fn subject_key_id<'a>(cert: &X509Certificate<'a>) -> Option<&'a [u8]> {
+    cert.extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0),
+            _ => None,
+        })
+}
+
+fn reason_from_code(code: u8) -> Option<RevocationReason> {
+    Some(match code {
+        0 => RevocationReason::Unspecified,
+        1 => RevocationReason::KeyCompromise,
+        2 => RevocationReason::CaCompromise,
+        3 => RevocationReason::AffiliationChanged,
+        4 => RevocationReason::Superseded,
+        5 => RevocationReason::CessationOfOperation,
+        6 => RevocationReason::CertificateHold,
+        8 => RevocationReason::RemoveFromCrl,
+        9 => RevocationReason::PrivilegeWithdrawn,
+        10 => RevocationReason::AaCompromise,
+        _ => return None,
+    })
+}
+
+/// Writes `path` whole or not at all: a new file beside it, synced, renamed over it, and the
+/// directory synced.
+fn replace(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
+    let io = |source| PkiError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let partial = path.with_extension("partial");
+    match fs::remove_file(&partial) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    write_new(&partial, contents, mode)?;
+    fs::rename(&partial, path).map_err(io)?;
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    }
+    Ok(())
 }
 
 fn new_ca(pki: &DevPki) -> Result<(CertificateParams, KeyPair), PkiError> {

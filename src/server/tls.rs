@@ -13,7 +13,15 @@
 //!   of their DER encoding. A pinned certificate skips path validation, never the
 //!   handshake signature check, which is always done with the provider's algorithms. Its
 //!   validity dates are not checked either: the pin is the trust decision, and removing the
-//!   pin (and restarting, which also invalidates session tickets) is the revocation.
+//!   pin from its file (which the server rereads, starting new sessions) is the revocation.
+//! - certificate revocation lists (CRLs) of the client CAs, when configured: a client
+//!   certificate a CRL lists is refused at the handshake. Only the end-entity certificate is
+//!   checked (intermediates are the CAs' own business), and a client certificate whose
+//!   issuer has no CRL among those configured is refused too (fail closed: with CRLs on,
+//!   give one for every CA that issues client certificates). A CRL past its next update is
+//!   still used (a stale list is better than none); the server warns when it loads one.
+//!   The server reloads its TLS files when they change ([`TlsCell`]), and a reload starts a
+//!   new session cache and ticket key, so a revoked client cannot resume a session it had.
 //!
 //! The [`Principal`] is derived from the verified end-entity certificate: its subject CN by
 //! default, or the first SAN of a configured type.
@@ -26,7 +34,7 @@ use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, aws_lc_rs};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ServerSessionMemoryCache, WebPkiClientVerifier};
 use rustls::{
@@ -50,6 +58,10 @@ pub enum TlsError {
     NoCertificate(PathBuf),
     #[error("{0}: no private key found")]
     NoKey(PathBuf),
+    #[error("{0}: no certificate revocation list found")]
+    NoCrl(PathBuf),
+    #[error("{path}: not a certificate revocation list: {reason}")]
+    BadCrl { path: PathBuf, reason: String },
     #[error("no client CA and no pinned client certificate: no client could connect")]
     NoClientTrust,
     #[error("client CA certificates rejected: {0}")]
@@ -68,6 +80,8 @@ pub struct TlsSettings {
     pub client_cas: Vec<CertificateDer<'static>>,
     /// SHA-256 fingerprints (of the DER encoding) of client certificates trusted as they are.
     pub pinned_clients: Vec<[u8; 32]>,
+    /// Revocation lists of the client CAs; none: no revocation checking.
+    pub client_crls: Vec<CertificateRevocationListDer<'static>>,
     /// Entries in the stateful TLS session cache.
     pub session_cache_size: usize,
 }
@@ -80,6 +94,7 @@ impl TlsSettings {
             key: load_key(key)?,
             client_cas: load_certs(client_ca)?,
             pinned_clients: Vec::new(),
+            client_crls: Vec::new(),
             session_cache_size: DEFAULT_SESSION_CACHE,
         })
     }
@@ -92,6 +107,7 @@ impl fmt::Debug for TlsSettings {
             .field("key", &"<redacted>")
             .field("client_cas", &self.client_cas.len())
             .field("pinned_clients", &self.pinned_clients.len())
+            .field("client_crls", &self.client_crls.len())
             .field("session_cache_size", &self.session_cache_size)
             .finish()
     }
@@ -120,6 +136,41 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
         .ok_or_else(|| TlsError::NoKey(path.to_path_buf()))
 }
 
+/// Reads every CRL of a file: PEM (`-----BEGIN X509 CRL-----` blocks) or one DER CRL. Each
+/// must parse as a CRL; one past its next update is loaded with a warning.
+pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+    let bytes = std::fs::read(path).map_err(|source| io_error(path, source))?;
+    let mut crls = rustls_pemfile::crls(&mut &bytes[..])
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| io_error(path, source))?;
+    // No PEM block: a DER CRL is one ASN.1 SEQUENCE.
+    if crls.is_empty() && bytes.first() == Some(&0x30) {
+        crls.push(CertificateRevocationListDer::from(bytes));
+    }
+    if crls.is_empty() {
+        return Err(TlsError::NoCrl(path.to_path_buf()));
+    }
+    for crl in &crls {
+        let (_, parsed) =
+            x509_parser::revocation_list::CertificateRevocationList::from_der(crl.as_ref())
+                .map_err(|e| TlsError::BadCrl {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                })?;
+        if let Some(next) = parsed.next_update()
+            && next.timestamp() < UnixTime::now().as_secs() as i64
+        {
+            tracing::warn!(
+                path = %path.display(),
+                issuer = %parsed.issuer(),
+                next_update = %next,
+                "a client CRL is past its next update; it is used until a newer one is installed"
+            );
+        }
+    }
+    Ok(crls)
+}
+
 /// The SHA-256 of a certificate's DER encoding: the form in which clients are pinned.
 pub fn fingerprint(cert_der: &[u8]) -> [u8; 32] {
     Sha256::digest(cert_der).into()
@@ -140,6 +191,34 @@ pub fn provider() -> Arc<CryptoProvider> {
         rustls::SupportedCipherSuite::Tls12(_) => TLS12_ALLOWED.contains(&suite.suite()),
     });
     Arc::new(provider)
+}
+
+/// The TLS configuration that new connections are accepted with. Replaced whole when the
+/// server reloads its TLS files: connections already up keep the one they began with, and
+/// since the new one has its own session cache and ticket key, no session from before the
+/// reload resumes (a client revoked meanwhile must do a full handshake, and is refused).
+#[derive(Debug)]
+pub struct TlsCell(std::sync::RwLock<Arc<rustls::ServerConfig>>);
+
+impl TlsCell {
+    pub fn new(config: Arc<rustls::ServerConfig>) -> Self {
+        TlsCell(std::sync::RwLock::new(config))
+    }
+
+    /// The configuration for a connection accepted now.
+    pub fn current(&self) -> Arc<rustls::ServerConfig> {
+        match self.0.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn replace(&self, config: Arc<rustls::ServerConfig>) {
+        match self.0.write() {
+            Ok(mut c) => *c = config,
+            Err(poisoned) => *poisoned.into_inner() = config,
+        }
+    }
 }
 
 /// Builds the rustls server configuration described in the module documentation.
@@ -166,10 +245,14 @@ fn client_verifier(
         for ca in &settings.client_cas {
             roots.add(ca.clone())?;
         }
-        Some(
-            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .build()?,
-        )
+        let mut builder =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+        if !settings.client_crls.is_empty() {
+            builder = builder
+                .with_crls(settings.client_crls.iter().cloned())
+                .only_check_end_entity_revocation();
+        }
+        Some(builder.build()?)
     };
     match (webpki, settings.pinned_clients.is_empty()) {
         (None, true) => Err(TlsError::NoClientTrust),

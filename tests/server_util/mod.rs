@@ -91,6 +91,8 @@ pub fn test_limits() -> Limits {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub metrics: Arc<Metrics>,
+    /// The running server's settings (its TLS configuration can be replaced).
+    pub settings: Arc<Settings>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -100,10 +102,11 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let metrics = settings.metrics.clone();
+        let settings = Arc::new(settings);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::run(
             listener,
-            Arc::new(settings),
+            settings.clone(),
             Arc::new(handler),
             async move {
                 let _ = stopped.await;
@@ -112,6 +115,7 @@ impl TestServer {
         TestServer {
             addr,
             metrics,
+            settings,
             stop: Some(stop),
             task,
         }
