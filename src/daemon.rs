@@ -167,9 +167,9 @@ fn tls_stamp(config: &Config) -> TlsStamp {
 }
 
 /// Builds the server's TLS configuration from `config`'s files, as at start.
-pub fn build_tls(config: &Config) -> Result<Arc<rustls::ServerConfig>, String> {
+pub fn build_tls(config: &Config) -> Result<tls::ServerTls, String> {
     let (settings, _) = tls_settings(config)?;
-    tls::server_config(settings).map_err(|e| e.to_string())
+    tls::server_tls(settings).map_err(|e| e.to_string())
 }
 
 /// How often the TLS files are looked at for changes.
@@ -179,7 +179,8 @@ const TLS_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 /// every second) or on SIGHUP: a renewed server certificate, a new client CA bundle, a new
 /// CRL take effect without a restart. A reload that fails (a file half written, a key that
 /// does not match) keeps the configuration in use and is logged; the next change is tried
-/// again. Runs until aborted.
+/// again. Connections already up are checked again at their next request
+/// ([`tls::TlsCell::still_trusted`]). Runs until aborted.
 pub async fn reload_tls(config: Config, settings: Arc<Settings>) {
     let mut last = tls_stamp(&config);
     let mut tick = tokio::time::interval(TLS_CHECK);
@@ -217,7 +218,7 @@ pub async fn reload_tls(config: Config, settings: Arc<Settings>) {
         match built {
             None => {}
             Some(Ok(tls)) => {
-                settings.tls.replace(tls);
+                settings.tls.reload(tls);
                 tracing::info!(
                     on_signal = asked,
                     "TLS files reloaded: new connections use them (sessions from before start over)"

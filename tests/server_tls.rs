@@ -447,7 +447,8 @@ fn with_crl(pki: &DevPki) -> tls::TlsSettings {
 /// A revoked client certificate is refused at the handshake; revoking one whose holder has
 /// resumable sessions (TLS 1.3 tickets and TLS 1.2 session IDs), then reloading the TLS
 /// configuration, refuses it too: the reload's new ticket key and session cache leave it
-/// nothing to resume. Other clients are unaffected throughout.
+/// nothing to resume, and a connection she holds open is closed at its next request. Other
+/// clients are unaffected throughout.
 #[tokio::test]
 async fn revoked_clients_are_refused_and_do_not_resume_after_a_reload() {
     use rcgen::RevocationReason;
@@ -498,18 +499,31 @@ async fn revoked_clients_are_refused_and_do_not_resume_after_a_reload() {
         }
     }
 
+    // A connection carol holds open across her revocation.
+    let mut held = connect(server.addr, carol13.clone()).await.unwrap();
+    roundtrip(&mut held, &request(10)).await.unwrap();
+    let mut admin_held = connect(server.addr, admin_client(&pki)).await.unwrap();
+    roundtrip(&mut admin_held, &request(11)).await.unwrap();
+
     let r = revoke_client(&pki.dir, &carol_cert, RevocationReason::Superseded).unwrap();
     assert!(r.added && r.listed == 2, "{r:?}");
     server
         .settings
         .tls
-        .replace(tls::server_config(with_crl(&pki)).unwrap());
+        .reload(tls::server_tls(with_crl(&pki)).unwrap());
     for (label, client) in [("TLS 1.3", carol13), ("TLS 1.2", carol12)] {
         assert!(
             try_request(server.addr, client, &request(4)).await.is_err(),
             "{label}: revoked carol got in after the reload"
         );
     }
+    // Her open connection is closed at its next request; the administrator's is served.
+    assert!(roundtrip(&mut held, &request(12)).await.is_err());
+    assert_eq!(server.metrics.snapshot().clients_no_longer_trusted, 1);
+    assert_eq!(
+        roundtrip(&mut admin_held, &request(13)).await.unwrap(),
+        expected("admin", &request(13))
+    );
     server
         .wait_for("carol's two handshake failures", |m| {
             m.handshake_failures == 3

@@ -38,6 +38,8 @@ pub(super) struct Conn {
     pub tcp: TcpStream,
     pub peer: SocketAddr,
     pub acceptor: TlsAcceptor,
+    /// The TLS reload the acceptor's configuration belongs to.
+    pub tls_generation: u64,
     pub settings: Arc<Settings>,
     pub handler: Arc<dyn Handler>,
     /// Handler threads for busy times (see [`Session::off_async`]).
@@ -63,6 +65,7 @@ pub(super) async fn serve(conn: Conn) {
         tcp,
         peer,
         acceptor,
+        tls_generation,
         settings,
         handler,
         pool,
@@ -126,6 +129,7 @@ pub(super) async fn serve(conn: Conn) {
         pool,
         stop,
         multi_thread: Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread,
+        trusted_in: tls_generation,
     };
     session.run().await;
 }
@@ -140,6 +144,8 @@ struct Session {
     stop: watch::Receiver<bool>,
     /// Whether the runtime is multi-threaded (see [`Session::off_async`]).
     multi_thread: bool,
+    /// The TLS reload ([`super::tls::TlsCell`]) this client was last checked against.
+    trusted_in: u64,
 }
 
 impl Session {
@@ -226,6 +232,17 @@ impl Session {
         loop {
             match frame::check(&buf, limits.max_message_size) {
                 Ok(Frame::Complete(len)) => {
+                    if self.settings.tls.generation() != self.trusted_in {
+                        self.trusted_in = self.settings.tls.generation();
+                        let chain = self.stream.get_ref().1.peer_certificates().unwrap_or(&[]);
+                        if let Err(e) = self.settings.tls.still_trusted(chain) {
+                            Metrics::incr(&metrics.clients_no_longer_trusted);
+                            warn!(%peer, ?principal, error = %e,
+                                "client certificate no longer accepted after a TLS reload; closing");
+                            close(self.stream).await;
+                            return;
+                        }
+                    }
                     let request = buf.split_to(len).freeze();
                     Metrics::incr(&metrics.requests);
                     let Some(response) = self.call_handler(request).await else {

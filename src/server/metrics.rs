@@ -13,6 +13,7 @@ pub struct Metrics {
     pub(crate) requests: AtomicU64,
     pub(crate) framing_errors: AtomicU64,
     pub(crate) idle_timeouts: AtomicU64,
+    pub(crate) clients_no_longer_trusted: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -32,6 +33,9 @@ pub struct MetricsSnapshot {
     pub framing_errors: u64,
     /// Connections closed because a client sent (or read) nothing within the idle timeout.
     pub idle_timeouts: u64,
+    /// Connections closed because a TLS reload no longer accepts their client's certificate
+    /// (revoked, or its CA or pin removed).
+    pub clients_no_longer_trusted: u64,
 }
 
 impl Metrics {
@@ -45,6 +49,7 @@ impl Metrics {
             requests: self.requests.load(Relaxed),
             framing_errors: self.framing_errors.load(Relaxed),
             idle_timeouts: self.idle_timeouts.load(Relaxed),
+            clients_no_longer_trusted: self.clients_no_longer_trusted.load(Relaxed),
         }
     }
 

@@ -187,10 +187,12 @@ pub async fn run(
                 };
                 Metrics::incr(&settings.metrics.connections_accepted);
                 let _ = tcp.set_nodelay(true);
+                let (tls, tls_generation) = settings.tls.current();
                 tasks.spawn(connection::serve(connection::Conn {
                     tcp,
                     peer,
-                    acceptor: TlsAcceptor::from(settings.tls.current()),
+                    acceptor: TlsAcceptor::from(tls),
+                    tls_generation,
                     settings: settings.clone(),
                     handler: handler.clone(),
                     pool: pool.clone(),

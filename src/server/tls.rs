@@ -194,44 +194,100 @@ pub fn provider() -> Arc<CryptoProvider> {
 }
 
 /// The TLS configuration that new connections are accepted with. Replaced whole when the
-/// server reloads its TLS files: connections already up keep the one they began with, and
-/// since the new one has its own session cache and ticket key, no session from before the
-/// reload resumes (a client revoked meanwhile must do a full handshake, and is refused).
+/// server reloads its TLS files ([`TlsCell::reload`]): since the new one has its own
+/// session cache and ticket key, no session from before the reload resumes (a client
+/// revoked meanwhile must do a full handshake, and is refused). Connections already up see
+/// the reload at their next request: their client's certificate is checked again with the
+/// new configuration's verifier ([`TlsCell::still_trusted`]), and a client it refuses is
+/// disconnected.
 #[derive(Debug)]
-pub struct TlsCell(std::sync::RwLock<Arc<rustls::ServerConfig>>);
+pub struct TlsCell {
+    current: std::sync::RwLock<ServerTls>,
+    /// Bumped by every reload; a connection compares it with the one it last checked.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+/// A server configuration and the client certificate verifier inside it.
+#[derive(Clone, Debug)]
+pub struct ServerTls {
+    pub config: Arc<rustls::ServerConfig>,
+    /// `None` for a configuration built elsewhere (tests): connections are then never
+    /// checked again.
+    pub verifier: Option<Arc<dyn ClientCertVerifier>>,
+}
 
 impl TlsCell {
     pub fn new(config: Arc<rustls::ServerConfig>) -> Self {
-        TlsCell(std::sync::RwLock::new(config))
-    }
-
-    /// The configuration for a connection accepted now.
-    pub fn current(&self) -> Arc<rustls::ServerConfig> {
-        match self.0.read() {
-            Ok(c) => c.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
+        TlsCell {
+            current: std::sync::RwLock::new(ServerTls {
+                config,
+                verifier: None,
+            }),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
-    pub fn replace(&self, config: Arc<rustls::ServerConfig>) {
-        match self.0.write() {
-            Ok(mut c) => *c = config,
-            Err(poisoned) => *poisoned.into_inner() = config,
-        }
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, ServerTls> {
+        self.current.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The configuration for a connection accepted now, and the generation to remember
+    /// with it (see [`TlsCell::generation`]).
+    pub fn current(&self) -> (Arc<rustls::ServerConfig>, u64) {
+        let tls = self.read();
+        (tls.config.clone(), self.generation())
+    }
+
+    /// Which reload is in force (0 before the first).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Puts `tls` in force for new connections, and for the next request of those up.
+    pub fn reload(&self, tls: ServerTls) {
+        // Bumped under the lock: a reader that sees the old configuration sees the old
+        // generation, and is checked again later.
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        *current = tls;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Whether the configuration in force still accepts a client that presented `chain`
+    /// (end entity first) at its handshake: `Err` with the verifier's reason if not (its
+    /// certificate revoked, its CA or pin removed, expired meanwhile).
+    pub fn still_trusted(&self, chain: &[CertificateDer<'_>]) -> Result<(), rustls::Error> {
+        let Some(verifier) = self.read().verifier.clone() else {
+            return Ok(());
+        };
+        let Some((end_entity, intermediates)) = chain.split_first() else {
+            return Err(rustls::Error::NoCertificatesPresented);
+        };
+        verifier
+            .verify_client_cert(end_entity, intermediates, UnixTime::now())
+            .map(|_| ())
     }
 }
 
 /// Builds the rustls server configuration described in the module documentation.
 pub fn server_config(settings: TlsSettings) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    server_tls(settings).map(|t| t.config)
+}
+
+/// [`server_config`], with its client certificate verifier (for [`TlsCell::reload`]).
+pub fn server_tls(settings: TlsSettings) -> Result<ServerTls, TlsError> {
     let provider = provider();
     let verifier = client_verifier(&settings, provider.clone())?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_client_cert_verifier(verifier)
+        .with_client_cert_verifier(verifier.clone())
         .with_single_cert(settings.cert_chain, settings.key)?;
     config.session_storage = ServerSessionMemoryCache::new(settings.session_cache_size.max(1));
     config.ticketer = aws_lc_rs::Ticketer::new()?;
-    Ok(Arc::new(config))
+    Ok(ServerTls {
+        config: Arc::new(config),
+        verifier: Some(verifier),
+    })
 }
 
 fn client_verifier(
