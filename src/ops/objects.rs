@@ -90,7 +90,7 @@ fn initial_attributes(
     uid: &str,
     object_type: ObjectType,
     client: Vec<Attribute>,
-    material: Option<&[u8]>,
+    digest: Option<Digest>,
     now: i64,
     operation: Operation,
 ) -> Result<Vec<Attribute>, OpError> {
@@ -176,14 +176,47 @@ fn initial_attributes(
         // The server generated the material: it says with what (2.1 §4.46).
         attributes.push(Attribute::RandomNumberGenerator(server_rng()));
     }
-    if let Some(bytes) = material {
-        attributes.push(Attribute::Digest(Digest {
-            hashing_algorithm: HashingAlgorithm::SHA_256,
-            digest_value: Some(ByteString(Sha256::digest(bytes).to_vec())),
-            key_format_type: Some(KeyFormatType::Raw),
-        }));
+    if let Some(digest) = digest {
+        attributes.push(Attribute::Digest(digest));
     }
     Ok(attributes)
+}
+
+/// The mandatory SHA-256 Digest (1.4 §3.17, 2.1 §4.17) of `material` in format `format`.
+fn sha256_digest(material: &[u8], format: KeyFormatType) -> Digest {
+    Digest {
+        hashing_algorithm: HashingAlgorithm::SHA_256,
+        digest_value: Some(ByteString(Sha256::digest(material).to_vec())),
+        key_format_type: Some(format),
+    }
+}
+
+/// The Digest of a registered object, "computed using the Key Format Type of the registered
+/// object" (1.4 §3.17): of the Key Material's bytes for Raw and Opaque keys, of its TTLV
+/// encoding for a Transparent Symmetric Key, of the Opaque Data Value for an Opaque Object
+/// (whose Digest needs no Key Format Type; it carries Raw because PyKMIP cannot read a
+/// Digest without one, see docs/clients.md).
+fn registered_digest(object: &Object, raw: Option<&[u8]>) -> Option<Digest> {
+    match object.key_block() {
+        Some(KeyBlock {
+            key_format_type: KeyFormatType::TransparentSymmetricKey,
+            key_value: Some(KeyValue::Plain { key_material, .. }),
+            ..
+        }) => {
+            let cx = crate::kmip::codec::Cx::new(KmipVersion::V2_1);
+            let encoded = zeroize::Zeroizing::new(crate::kmip::codec::to_bytes(
+                key_material,
+                crate::ttlv::Tag::KeyMaterial,
+                &cx,
+            ));
+            Some(sha256_digest(
+                &encoded,
+                KeyFormatType::TransparentSymmetricKey,
+            ))
+        }
+        Some(block) => raw.map(|r| sha256_digest(r, block.key_format_type)),
+        None => raw.map(|r| sha256_digest(r, KeyFormatType::Raw)),
+    }
 }
 
 /// A key that must be Quantum Safe (2.1 §4.45) has to be one: of the symmetric keys this
@@ -231,17 +264,18 @@ fn find<T>(attrs: &[Attribute], f: impl Fn(&Attribute) -> Option<T>) -> Option<T
     attrs.iter().find_map(f)
 }
 
-fn symmetric_key(algorithm: CryptographicAlgorithm, bytes: Vec<u8>) -> Object {
+fn symmetric_key(algorithm: CryptographicAlgorithm, bytes: zeroize::Zeroizing<Vec<u8>>) -> Object {
+    let bits = bytes.len() as i32 * 8;
     Object::SymmetricKey(SymmetricKey {
         key_block: KeyBlock {
             key_format_type: KeyFormatType::Raw,
             key_compression_type: None,
             key_value: Some(KeyValue::Plain {
-                key_material: KeyMaterial::Bytes(KeyBytes::new(bytes.clone())),
+                key_material: KeyMaterial::Bytes(KeyBytes(bytes)),
                 attributes: Vec::new(),
             }),
             cryptographic_algorithm: Some(algorithm),
-            cryptographic_length: Some(bytes.len() as i32 * 8),
+            cryptographic_length: Some(bits),
             key_wrapping_data: None,
         },
     })
@@ -327,7 +361,7 @@ pub fn create(request: &CreateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Create
         &uid,
         ObjectType::SymmetricKey,
         client,
-        Some(&bytes),
+        Some(sha256_digest(&bytes, KeyFormatType::Raw)),
         ctx.now,
         Operation::Create,
     )?;
@@ -336,7 +370,7 @@ pub fn create(request: &CreateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Create
         object_type: ObjectType::SymmetricKey,
         owner: ctx.principal.name.clone(),
         attributes,
-        object: Some(symmetric_key(algorithm, bytes.to_vec())),
+        object: Some(symmetric_key(algorithm, bytes)),
         revision: 0,
     })?;
     ctx.id_placeholder = Some(uid.clone());
@@ -349,10 +383,10 @@ pub fn create(request: &CreateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Create
 
 /// The raw bytes of a registered object's key material, normalised: a Transparent Symmetric
 /// Key is kept as Raw.
-fn raw_material(object: &Object) -> Result<Option<Vec<u8>>, OpError> {
+fn raw_material(object: &Object) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, OpError> {
     let Some(block) = object.key_block() else {
         return Ok(match object {
-            Object::OpaqueObject(o) => Some(o.opaque_data_value.as_slice().to_vec()),
+            Object::OpaqueObject(o) => Some(o.opaque_data_value.as_slice().to_vec().into()),
             _ => None,
         });
     };
@@ -371,7 +405,7 @@ fn raw_material(object: &Object) -> Result<Option<Vec<u8>>, OpError> {
             KeyFormatType::Raw | KeyFormatType::Opaque
         ) =>
         {
-            Ok(Some(b.as_slice().to_vec()))
+            Ok(Some(b.as_slice().to_vec().into()))
         }
         Some(KeyValue::Plain {
             key_material: KeyMaterial::Transparent(t),
@@ -379,7 +413,7 @@ fn raw_material(object: &Object) -> Result<Option<Vec<u8>>, OpError> {
         }) if block.key_format_type == KeyFormatType::TransparentSymmetricKey => t
             .key
             .as_ref()
-            .map(|k| Some(k.as_slice().to_vec()))
+            .map(|k| Some(k.as_slice().to_vec().into()))
             .ok_or_else(|| {
                 OpError::new(
                     ResultReason::InvalidField,
@@ -502,7 +536,7 @@ pub fn register(
         &uid,
         request.object_type,
         client,
-        material.as_deref(),
+        registered_digest(object, material.as_deref().map(Vec::as_slice)),
         ctx.now,
         Operation::Register,
     )?;
@@ -603,7 +637,7 @@ pub fn get(request: &GetRequest, ctx: &mut OpCtx<'_, '_>) -> Result<GetResponse,
     })
 }
 
-fn transparent_symmetric(key: KeyBytes) -> TransparentKeyMaterial {
+pub(super) fn transparent_symmetric(key: KeyBytes) -> TransparentKeyMaterial {
     TransparentKeyMaterial {
         key: Some(key),
         modulus: None,

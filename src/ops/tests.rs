@@ -2271,3 +2271,79 @@ fn dates_reached_later_change_the_state() {
     let past = created_uid(&r);
     assert_eq!(state_at(NOW, &past), State::Deactivated);
 }
+
+/// The Digest of a registered key is "computed using the Key Format Type of the registered
+/// object" (1.4 §3.17): over the bytes for Raw, over the TTLV encoding of the Key Material
+/// structure for Transparent Symmetric Key (built here by hand, byte for byte).
+#[test]
+fn a_registered_keys_digest_follows_its_format() {
+    use sha2::Digest as _;
+    let kms = kms();
+    let v = KmipVersion::V2_1;
+    let key = [0x5Au8; 32];
+    let register = |format: KeyFormatType, material: KeyMaterial| {
+        let r = one(
+            &kms,
+            v,
+            Operation::Register,
+            RequestPayload::Register(RegisterRequest {
+                object_type: ObjectType::SymmetricKey,
+                template_attribute: None,
+                attributes: Some(Attributes(vec![Attribute::CryptographicUsageMask(
+                    CryptographicUsageMask::Encrypt,
+                )])),
+                object: Some(Object::SymmetricKey(SymmetricKey {
+                    key_block: KeyBlock {
+                        key_format_type: format,
+                        key_compression_type: None,
+                        key_value: Some(KeyValue::Plain {
+                            key_material: material,
+                            attributes: Vec::new(),
+                        }),
+                        cryptographic_algorithm: Some(CryptographicAlgorithm::AES),
+                        cryptographic_length: Some(256),
+                        key_wrapping_data: None,
+                    },
+                })),
+                protection_storage_masks: None,
+            }),
+        );
+        let Some(ResponsePayload::Register(reg)) = r.response_payload else {
+            panic!("{r:?}")
+        };
+        all_attributes(&kms, v, &reg.unique_identifier)
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::Digest(d) => Some(d),
+                _ => None,
+            })
+            .expect("a Digest")
+    };
+    let raw = register(
+        KeyFormatType::Raw,
+        KeyMaterial::Bytes(KeyBytes::new(key.to_vec())),
+    );
+    assert_eq!(raw.key_format_type, Some(KeyFormatType::Raw));
+    assert_eq!(
+        raw.digest_value,
+        Some(ByteString(sha2::Sha256::digest(key).to_vec()))
+    );
+    let transparent = register(
+        KeyFormatType::TransparentSymmetricKey,
+        KeyMaterial::Transparent(Box::new(super::objects::transparent_symmetric(
+            KeyBytes::new(key.to_vec()),
+        ))),
+    );
+    // Key Material (42 00 43), a Structure of 40 bytes: Key (42 00 3F), a Byte String of 32.
+    let mut ttlv = vec![0x42, 0x00, 0x43, 0x01, 0, 0, 0, 40];
+    ttlv.extend([0x42, 0x00, 0x3F, 0x08, 0, 0, 0, 32]);
+    ttlv.extend(key);
+    assert_eq!(
+        transparent.key_format_type,
+        Some(KeyFormatType::TransparentSymmetricKey)
+    );
+    assert_eq!(
+        transparent.digest_value,
+        Some(ByteString(sha2::Sha256::digest(&ttlv).to_vec()))
+    );
+}
