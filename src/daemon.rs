@@ -273,17 +273,15 @@ pub fn prepare(config: &Config) -> Result<Prepared, String> {
     settings.identity = identity(config.tls.identity);
     let provider = master_key(config)?;
     let (store, sealer) = open_store(config, provider.as_ref())?;
-    let kms = Kms {
-        store: store.clone(),
-        policy: Policy {
-            administrators: config.policy.administrators.clone(),
-        },
-        config: OpsConfig {
-            max_batch_items: config.limits.max_batch_items,
-            max_locate_items: config.limits.max_locate_items,
-            interop: config.interop,
-            ..OpsConfig::default()
-        },
+    let mut kms = Kms::new(store.clone());
+    kms.policy = Policy {
+        administrators: config.policy.administrators.clone(),
+    };
+    kms.config = OpsConfig {
+        max_batch_items: config.limits.max_batch_items,
+        max_locate_items: config.limits.max_locate_items,
+        interop: config.interop,
+        ..OpsConfig::default()
     };
     Ok(Prepared {
         settings: Arc::new(settings),

@@ -1,33 +1,42 @@
-//! Layout 1 of an audit record and the hash that chains it (described byte by byte in
-//! `docs/audit.md`). Integers are big-endian; `str` is a u32 length then that many bytes of
-//! UTF-8. Every read goes through [`Reader`], which never reads past its slice, so stored
+//! Layouts 1 and 2 of an audit record and the hash that chains them (described byte by byte
+//! in `docs/audit.md`). Integers are big-endian; `str` is a u32 length then that many bytes
+//! of UTF-8. Every read goes through [`Reader`], which never reads past its slice, so stored
 //! lengths are not trusted; both the record and the event inside it must end exactly where
 //! their bytes do.
 //!
 //! ```text
-//! record = u8 layout (1) ‖ previous hash [32] ‖ u32 event length ‖ event ‖ hash [32]
+//! record = u8 layout (1 or 2) ‖ previous hash [32] ‖ u32 event length ‖ event ‖ hash [32]
 //! event  = i64 time ‖ str principal ‖ str operation
 //!          ‖ u32 count ‖ count × str unique identifier
-//!          ‖ str result status ‖ (u8 0 | u8 1 ‖ str result reason)
-//! hash   = SHA-256(DOMAIN ‖ u64 sequence ‖ previous hash ‖ event)
+//!          ‖ str result status ‖ opt str result reason
+//!          [layout 2:] ‖ opt str client correlation value ‖ opt str server correlation value
+//! opt str = u8 0 | u8 1 ‖ str
+//! hash   = SHA-256(DOMAIN(layout) ‖ u64 sequence ‖ previous hash ‖ event)
 //! ```
 //!
 //! The encoding is canonical (one byte string per event, and parsing gives it back), so the
-//! hash of a record read back is the hash of what was written.
+//! hash of a record read back is the hash of what was written. New records are written in
+//! [`LAYOUT`]; layout 1 records, from before, are read and verified as they are.
 
 use sha2::{Digest as _, Sha256};
 
 use super::{AuditError, AuditEvent, AuditRecord};
 
-/// The first byte of every stored record.
-pub(super) const LAYOUT: u8 = 1;
+/// The layout new records are written in (their first byte).
+pub(super) const LAYOUT: u8 = 2;
 
-/// Hashes of audit records cannot be mistaken for any other SHA-256 this server computes;
-/// a layout 2 would get a new string.
-const DOMAIN: &[u8] = b"kmipd audit v1\0";
+/// Hashes of audit records cannot be mistaken for any other SHA-256 this server computes,
+/// nor a record of one layout for one of another: each layout has its own string.
+fn domain(layout: u8) -> &'static [u8] {
+    match layout {
+        1 => b"kmipd audit v1\0",
+        _ => b"kmipd audit v2\0",
+    }
+}
 
-/// The encoded event: the part of the record that the hash covers besides its position.
-pub(super) fn event_bytes(event: &AuditEvent) -> Vec<u8> {
+/// The encoded event in `layout`: the part of the record that the hash covers besides its
+/// position. (Layout 1 has no correlation values: an event's are left out.)
+pub(super) fn event_bytes(layout: u8, event: &AuditEvent) -> Vec<u8> {
     let uids: usize = event.unique_identifiers.iter().map(|u| 4 + u.len()).sum();
     let mut out = Vec::with_capacity(
         8 + 4 * 4
@@ -46,19 +55,32 @@ pub(super) fn event_bytes(event: &AuditEvent) -> Vec<u8> {
         put_str(&mut out, uid);
     }
     put_str(&mut out, &event.result_status);
-    match &event.result_reason {
-        None => out.push(0),
-        Some(reason) => {
-            out.push(1);
-            put_str(&mut out, reason);
-        }
+    put_opt_str(&mut out, event.result_reason.as_deref());
+    if layout >= 2 {
+        put_opt_str(&mut out, event.client_correlation_value.as_deref());
+        put_opt_str(&mut out, event.server_correlation_value.as_deref());
     }
     out
 }
 
-pub(super) fn record_hash(sequence: u64, previous_hash: &[u8; 32], event: &[u8]) -> [u8; 32] {
+fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        None => out.push(0),
+        Some(s) => {
+            out.push(1);
+            put_str(out, s);
+        }
+    }
+}
+
+pub(super) fn record_hash(
+    layout: u8,
+    sequence: u64,
+    previous_hash: &[u8; 32],
+    event: &[u8],
+) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(DOMAIN);
+    h.update(domain(layout));
     h.update(sequence.to_be_bytes());
     h.update(previous_hash);
     h.update(event);
@@ -66,20 +88,22 @@ pub(super) fn record_hash(sequence: u64, previous_hash: &[u8; 32], event: &[u8])
 }
 
 pub(super) fn record_bytes(
+    layout: u8,
     previous_hash: &[u8; 32],
     event: &AuditEvent,
     hash: &[u8; 32],
 ) -> Vec<u8> {
-    record_bytes_from_parts(previous_hash, &event_bytes(event), hash)
+    record_bytes_from_parts(layout, previous_hash, &event_bytes(layout, event), hash)
 }
 
 pub(super) fn record_bytes_from_parts(
+    layout: u8,
     previous_hash: &[u8; 32],
     event: &[u8],
     hash: &[u8; 32],
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(1 + 32 + 4 + event.len() + 32);
-    out.push(LAYOUT);
+    out.push(layout);
     out.extend_from_slice(previous_hash);
     put_len(&mut out, event.len());
     out.extend_from_slice(event);
@@ -89,10 +113,10 @@ pub(super) fn record_bytes_from_parts(
 
 pub(super) fn parse_record(sequence: u64, bytes: &[u8]) -> Result<AuditRecord, AuditError> {
     let mut r = Reader { sequence, bytes };
-    match r.u8("layout")? {
-        LAYOUT => {}
+    let layout = match r.u8("layout")? {
+        layout @ (1 | 2) => layout,
         other => return Err(r.corrupt(format!("unknown layout {other}"))),
-    }
+    };
     let previous_hash = r.hash("previous hash")?;
     let mut e = r.sub("event")?;
     let event = AuditEvent {
@@ -114,10 +138,14 @@ pub(super) fn parse_record(sequence: u64, bytes: &[u8]) -> Result<AuditRecord, A
                 .collect::<Result<_, _>>()?
         },
         result_status: e.str("result status")?,
-        result_reason: match e.u8("result reason flag")? {
-            0 => None,
-            1 => Some(e.str("result reason")?),
-            other => return Err(e.corrupt(format!("result reason flag is {other}, not 0 or 1"))),
+        result_reason: e.opt_str("result reason")?,
+        client_correlation_value: match layout {
+            1 => None,
+            _ => e.opt_str("client correlation value")?,
+        },
+        server_correlation_value: match layout {
+            1 => None,
+            _ => e.opt_str("server correlation value")?,
         },
     };
     e.finish("event")?;
@@ -125,6 +153,7 @@ pub(super) fn parse_record(sequence: u64, bytes: &[u8]) -> Result<AuditRecord, A
     r.finish("record")?;
     Ok(AuditRecord {
         sequence,
+        layout,
         previous_hash,
         event,
         hash,
@@ -205,6 +234,15 @@ impl<'a> Reader<'a> {
         match std::str::from_utf8(bytes) {
             Ok(s) => Ok(s.to_string()),
             Err(_) => Err(self.corrupt(format!("{what} is not UTF-8"))),
+        }
+    }
+
+    /// A flag byte (0: absent, 1: a string follows), then the string.
+    fn opt_str(&mut self, what: &str) -> Result<Option<String>, AuditError> {
+        match self.u8(what)? {
+            0 => Ok(None),
+            1 => self.str(what).map(Some),
+            other => Err(self.corrupt(format!("{what} flag is {other}, not 0 or 1"))),
         }
     }
 

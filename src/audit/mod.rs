@@ -55,6 +55,12 @@ pub struct AuditEvent {
     pub result_status: String,
     /// The spec name of the Result Reason when the operation failed ("Permission Denied").
     pub result_reason: Option<String>,
+    /// The Client Correlation Value of the request (2.1 §9.9: "the server SHOULD log this
+    /// information"), when the client sent one. Layout 2 and later.
+    pub client_correlation_value: Option<String>,
+    /// The Server Correlation Value the server gave the message's response (2.1 §9.10:
+    /// "SHOULD be logged by the server with each request"). Layout 2 and later.
+    pub server_correlation_value: Option<String>,
 }
 
 impl AuditEvent {
@@ -78,6 +84,8 @@ impl AuditEvent {
             unique_identifiers,
             result_status: name(result_status.spec_name(), result_status.value()),
             result_reason: result_reason.map(|r| name(r.spec_name(), r.value())),
+            client_correlation_value: None,
+            server_correlation_value: None,
         }
     }
 }
@@ -87,6 +95,9 @@ impl AuditEvent {
 pub struct AuditRecord {
     /// Position in the chain, from 1; the store's key for the record (not in its bytes).
     pub sequence: u64,
+    /// Its layout (`docs/audit.md`): 1, or 2 (which adds the correlation values). Records
+    /// are written in the latest; a chain may hold older ones before them.
+    pub layout: u8,
     /// The hash of record `sequence - 1`, or all zeros for record 1.
     pub previous_hash: [u8; 32],
     pub event: AuditEvent,
@@ -104,15 +115,16 @@ impl AuditRecord {
     /// The stored bytes of this record (as [`ChainHead::append`] produced them, for a record
     /// read back unchanged).
     pub fn to_bytes(&self) -> Vec<u8> {
-        codec::record_bytes(&self.previous_hash, &self.event, &self.hash)
+        codec::record_bytes(self.layout, &self.previous_hash, &self.event, &self.hash)
     }
 
     /// The hash this record's sequence, previous hash and event give.
     pub fn computed_hash(&self) -> [u8; 32] {
         codec::record_hash(
+            self.layout,
             self.sequence,
             &self.previous_hash,
-            &codec::event_bytes(&self.event),
+            &codec::event_bytes(self.layout, &self.event),
         )
     }
 }
@@ -144,9 +156,10 @@ impl ChainHead {
         let next_sequence = sequence
             .checked_add(1)
             .expect("audit sequence numbers exhausted");
-        let event_bytes = codec::event_bytes(event);
-        let hash = codec::record_hash(sequence, &self.last_hash, &event_bytes);
-        let bytes = codec::record_bytes_from_parts(&self.last_hash, &event_bytes, &hash);
+        let event_bytes = codec::event_bytes(codec::LAYOUT, event);
+        let hash = codec::record_hash(codec::LAYOUT, sequence, &self.last_hash, &event_bytes);
+        let bytes =
+            codec::record_bytes_from_parts(codec::LAYOUT, &self.last_hash, &event_bytes, &hash);
         *self = ChainHead {
             next_sequence,
             last_hash: hash,

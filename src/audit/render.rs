@@ -38,7 +38,7 @@ fn field(s: &str) -> String {
 }
 
 /// One line: `#<sequence> <time> principal=… operation=… result=… [reason=…] uids=[…]
-/// hash=<first 8 bytes>`.
+/// [client_correlation=…] [server_correlation=…] hash=<first 8 bytes>`.
 impl fmt::Display for AuditRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let e = &self.event;
@@ -55,12 +55,14 @@ impl fmt::Display for AuditRecord {
             write!(f, " reason={}", field(reason))?;
         }
         let uids: Vec<String> = e.unique_identifiers.iter().map(|u| field(u)).collect();
-        write!(
-            f,
-            " uids=[{}] hash={}",
-            uids.join(","),
-            short_hex(&self.hash)
-        )
+        write!(f, " uids=[{}]", uids.join(","))?;
+        if let Some(c) = &e.client_correlation_value {
+            write!(f, " client_correlation={}", field(c))?;
+        }
+        if let Some(c) = &e.server_correlation_value {
+            write!(f, " server_correlation={}", field(c))?;
+        }
+        write!(f, " hash={}", short_hex(&self.hash))
     }
 }
 
@@ -75,6 +77,11 @@ struct JsonLine<'a> {
     unique_identifiers: &'a [String],
     result_status: &'a str,
     result_reason: Option<&'a str>,
+    /// Layout 2 records only; absent (not `null`) when the request had none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_correlation_value: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_correlation_value: Option<&'a str>,
     previous_hash: String,
     hash: String,
 }
@@ -93,6 +100,8 @@ impl AuditRecord {
             unique_identifiers: &e.unique_identifiers,
             result_status: &e.result_status,
             result_reason: e.result_reason.as_deref(),
+            client_correlation_value: e.client_correlation_value.as_deref(),
+            server_correlation_value: e.server_correlation_value.as_deref(),
             previous_hash: hex::encode(self.previous_hash),
             hash: hex::encode(self.hash),
         };

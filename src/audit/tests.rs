@@ -15,7 +15,23 @@ fn event(n: u64) -> AuditEvent {
             "Success".into()
         },
         result_reason: (n % 5 == 0).then(|| "Permission Denied".to_string()),
+        client_correlation_value: (n % 2 == 1).then(|| format!("client-task-{n}")),
+        server_correlation_value: (n % 3 != 2).then(|| format!("kmipd-{n:x}")),
     }
+}
+
+/// A layout 1 record (as kmipd wrote before correlation values), made with the codec's own
+/// layout 1 rule: what a chain written by an older kmipd holds.
+fn layout_1_record(head: &mut ChainHead, event: &AuditEvent) -> (u64, Vec<u8>) {
+    let sequence = head.next_sequence;
+    let bytes = codec::event_bytes(1, event);
+    let hash = codec::record_hash(1, sequence, &head.last_hash, &bytes);
+    let record = codec::record_bytes_from_parts(1, &head.last_hash, &bytes, &hash);
+    *head = ChainHead {
+        next_sequence: sequence + 1,
+        last_hash: hash,
+    };
+    (sequence, record)
 }
 
 /// `n` records as the store would hold them, and the head after them.
@@ -49,8 +65,8 @@ fn round_trip() {
     }
 }
 
-/// The layout of `docs/audit.md`, byte by byte, and the hash rule, pinned: a change to
-/// either makes every existing log unverifiable, so it must show up here first.
+/// Layout 1 of `docs/audit.md`, byte by byte, and its hash rule, pinned: records an older
+/// kmipd wrote must still read and verify, so a change must show up here first.
 #[test]
 fn layout_1_bytes_and_hash() {
     let event = AuditEvent {
@@ -60,6 +76,8 @@ fn layout_1_bytes_and_hash() {
         unique_identifiers: vec!["u".into()],
         result_status: "Success".into(),
         result_reason: None,
+        client_correlation_value: None,
+        server_correlation_value: None,
     };
     let mut encoded = Vec::new();
     encoded.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
@@ -67,22 +85,25 @@ fn layout_1_bytes_and_hash() {
     encoded.extend_from_slice(b"\0\0\0\x01\0\0\0\x01u");
     encoded.extend_from_slice(b"\0\0\0\x07Success\0");
 
-    let mut head = ChainHead::GENESIS;
-    let (_, bytes) = head.append(&event);
-
     let mut hashed = b"kmipd audit v1\0".to_vec();
     hashed.extend_from_slice(&1u64.to_be_bytes());
     hashed.extend_from_slice(&[0; 32]);
     hashed.extend_from_slice(&encoded);
     let hash: [u8; 32] = sha2::Sha256::digest(&hashed).into();
-    assert_eq!(head.last_hash, hash);
 
     let mut expected = vec![1];
     expected.extend_from_slice(&[0; 32]);
     expected.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
     expected.extend_from_slice(&encoded);
     expected.extend_from_slice(&hash);
-    assert_eq!(bytes, expected);
+
+    let mut head = ChainHead::GENESIS;
+    assert_eq!(layout_1_record(&mut head, &event), (1, expected.clone()));
+    let record = AuditRecord::from_bytes(1, &expected).unwrap();
+    assert_eq!(record.layout, 1);
+    assert_eq!(record.event, event);
+    assert_eq!(record.computed_hash(), hash);
+    assert_eq!(record.to_bytes(), expected);
 
     // With a reason: flag 1 and the string.
     let failed = AuditEvent {
@@ -90,8 +111,76 @@ fn layout_1_bytes_and_hash() {
         result_reason: Some("Item Not Found".into()),
         ..event
     };
-    let bytes = codec::event_bytes(&failed);
+    let bytes = codec::event_bytes(1, &failed);
     assert!(bytes.ends_with(b"\0\0\0\x10Operation Failed\x01\0\0\0\x0eItem Not Found"));
+}
+
+/// Layout 2, written now: layout 1's event, then the Client and Server Correlation Values,
+/// each a flag and a string; its own domain string in the hash.
+#[test]
+fn layout_2_bytes_and_hash() {
+    let event = AuditEvent {
+        time: 0x0102_0304_0506_0708,
+        principal: "al".into(),
+        operation: "Get".into(),
+        unique_identifiers: vec!["u".into()],
+        result_status: "Success".into(),
+        result_reason: None,
+        client_correlation_value: Some("c1".into()),
+        server_correlation_value: None,
+    };
+    let mut encoded = Vec::new();
+    encoded.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+    encoded.extend_from_slice(b"\0\0\0\x02al\0\0\0\x03Get");
+    encoded.extend_from_slice(b"\0\0\0\x01\0\0\0\x01u");
+    encoded.extend_from_slice(b"\0\0\0\x07Success\0");
+    encoded.extend_from_slice(b"\x01\0\0\0\x02c1\0");
+
+    let mut head = ChainHead::GENESIS;
+    let (_, bytes) = head.append(&event);
+
+    let mut hashed = b"kmipd audit v2\0".to_vec();
+    hashed.extend_from_slice(&1u64.to_be_bytes());
+    hashed.extend_from_slice(&[0; 32]);
+    hashed.extend_from_slice(&encoded);
+    let hash: [u8; 32] = sha2::Sha256::digest(&hashed).into();
+    assert_eq!(head.last_hash, hash);
+
+    let mut expected = vec![2];
+    expected.extend_from_slice(&[0; 32]);
+    expected.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
+    expected.extend_from_slice(&encoded);
+    expected.extend_from_slice(&hash);
+    assert_eq!(bytes, expected);
+    let record = AuditRecord::from_bytes(1, &bytes).unwrap();
+    assert_eq!((record.layout, &record.event), (2, &event));
+}
+
+/// A log begun by an older kmipd (layout 1) and continued by this one (layout 2) is one
+/// chain: it verifies to its head, and a changed byte in either part is found.
+#[test]
+fn a_chain_of_both_layouts_verifies() {
+    let mut head = ChainHead::GENESIS;
+    let mut records: Vec<(u64, Vec<u8>)> = (1..=3)
+        .map(|n| layout_1_record(&mut head, &event(n)))
+        .collect();
+    records.extend((4..=6).map(|n| head.append(&event(n))));
+    let layouts: Vec<u8> = records.iter().map(|(_, b)| b[0]).collect();
+    assert_eq!(layouts, [1, 1, 1, 2, 2, 2]);
+    assert_eq!(check(&records, Some(head)).unwrap().records, 6);
+    for index in [1, 4] {
+        let mut changed = records.clone();
+        let last = changed[index].1.len() - 40;
+        changed[index].1[last] ^= 1;
+        assert!(check(&changed, Some(head)).is_err(), "record {index}");
+    }
+    // Layout 1 keeps no correlation values: they do not come back.
+    let first = AuditRecord::from_bytes(1, &records[0].1).unwrap();
+    assert_eq!(first.event.client_correlation_value, None);
+    // A layout 1 record relabelled 2 (or the reverse) no longer parses or verifies.
+    let mut relabelled = records.clone();
+    relabelled[1].1[0] = 2;
+    assert!(check(&relabelled, Some(head)).is_err());
 }
 
 #[test]
@@ -269,8 +358,8 @@ fn lengths_are_not_trusted() {
     let e = AuditRecord::from_bytes(1, &bytes).unwrap_err();
     assert!(e.to_string().contains("truncated event"), "{e}");
 
-    let e = AuditRecord::from_bytes(1, &[2]).unwrap_err();
-    assert!(e.to_string().contains("unknown layout 2"), "{e}");
+    let e = AuditRecord::from_bytes(1, &[3]).unwrap_err();
+    assert!(e.to_string().contains("unknown layout 3"), "{e}");
 }
 
 #[test]
@@ -348,6 +437,8 @@ fn one_line_rendering() {
         unique_identifiers: vec!["k1".into(), "k 2".into()],
         result_status: "Operation Failed".into(),
         result_reason: Some("Permission Denied".into()),
+        client_correlation_value: None,
+        server_correlation_value: None,
     });
     let record = AuditRecord::from_bytes(s, &bytes).unwrap();
     let short = hex::encode(&head.last_hash[..8]);
@@ -368,6 +459,8 @@ fn one_line_rendering() {
         unique_identifiers: vec!["a,b".into()],
         result_status: "Success".into(),
         result_reason: None,
+        client_correlation_value: None,
+        server_correlation_value: None,
     });
     let line = AuditRecord::from_bytes(s, &bytes).unwrap().to_string();
     assert!(line.starts_with(&format!("#1 @{} ", i64::MAX)), "{line}");
@@ -389,6 +482,8 @@ fn json_line() {
         unique_identifiers: vec!["k1".into()],
         result_status: "Success".into(),
         result_reason: None,
+        client_correlation_value: None,
+        server_correlation_value: None,
     });
     let record = AuditRecord::from_bytes(s, &bytes).unwrap();
     let line = record.to_json_line();
@@ -419,6 +514,8 @@ fn any_event() -> impl Strategy<Value = AuditEvent> {
                 unique_identifiers: uids,
                 result_status: status,
                 result_reason: reason,
+                client_correlation_value: None,
+                server_correlation_value: None,
             },
         )
 }

@@ -282,6 +282,8 @@ impl super::Kms {
                     unique_identifiers: vec![uid.clone()],
                     result_status: "Success".into(),
                     result_reason: None,
+                    client_correlation_value: None,
+                    server_correlation_value: None,
                 };
                 let writes = WriteSet {
                     writes: vec![Write::Put {

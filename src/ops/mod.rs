@@ -87,6 +87,38 @@ pub struct Kms {
     pub store: Arc<dyn ObjectStore>,
     pub policy: Policy,
     pub config: OpsConfig,
+    correlation: Correlation,
+}
+
+/// Server Correlation Values (2.1 §9.10: "SHOULD be provided by the server and SHOULD be
+/// globally unique, and SHOULD be logged by the server with each request"): `kmipd-`, 64
+/// random bits drawn when the dispatcher is made, and a count of the messages it has read.
+struct Correlation {
+    prefix: String,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl Correlation {
+    fn new() -> Self {
+        let mut run = [0u8; 8];
+        // Without the OS generator (it does not fail on Linux) the clock stands in: the
+        // values stay unique to this run unless two runs start within one nanosecond.
+        if crate::crypto::fill_random(&mut run).is_err() {
+            run = (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64))
+            .to_be_bytes();
+        }
+        Correlation {
+            prefix: format!("kmipd-{}", hex::encode(run)),
+            next: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+
+    fn next(&self) -> String {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{}-{n:x}", self.prefix)
+    }
 }
 
 /// A failed operation: the Result Reason the client gets, and a message for it.
@@ -222,6 +254,10 @@ pub struct Batch {
     version: KmipVersion,
     now: i64,
     attempt: usize,
+    /// The Server Correlation Value of this message: in the response header (1.4 and
+    /// later, which define it) and, with the request's Client Correlation Value, in every
+    /// audit record of the message.
+    server_correlation_value: String,
     /// The response (typed and encoded) of the last run, while its commit is pending.
     response: Option<(ResponseMessage, Vec<u8>)>,
 }
@@ -240,6 +276,7 @@ impl Kms {
             store,
             policy: Policy::default(),
             config: OpsConfig::default(),
+            correlation: Correlation::new(),
         }
     }
 
@@ -323,6 +360,7 @@ impl Kms {
             version,
             now,
             attempt: 0,
+            server_correlation_value: self.correlation.next(),
             response: None,
         })
     }
@@ -334,6 +372,10 @@ impl Kms {
         let mut txn = Txn::new(self.store.as_ref());
         let outcomes = self.run_batch(&b.principal, &b.header, &b.items, &mut txn, b.now, cx);
         let mut response = build_response(b.version, b.now, outcomes);
+        if b.version >= KmipVersion::V1_4 {
+            response.response_header.server_correlation_value =
+                Some(b.server_correlation_value.clone());
+        }
         let bytes = response.to_bytes(&cx);
         if let Some(max) = b.header.maximum_response_size {
             if bytes.len() > max.max(0) as usize {
@@ -344,11 +386,11 @@ impl Kms {
                     "the response exceeds the Maximum Response Size",
                     |_| true,
                 );
-                self.audit_failure(&b.principal, b.now, &b.items, &response);
+                self.audit_failure(&b, &response);
                 return Staged::Done(response.to_bytes(&cx));
             }
         }
-        let events = audit::events(&b.principal, b.now, &b.items, &response);
+        let events = batch_events(&b, &response);
         let result = match txn.into_write_set() {
             None => self.store.record(events),
             Some(writes) => match self.store.submit_audited(writes, events) {
@@ -394,22 +436,13 @@ impl Kms {
             &err.message,
             |item| item.result_status == ResultStatus::Success,
         );
-        self.audit_failure(&b.principal, b.now, &b.items, &response);
+        self.audit_failure(b, &response);
         response.to_bytes(&Cx::new(b.version))
     }
 
     /// Audits an answer that failed after its batch ran (nothing of it was written).
-    fn audit_failure(
-        &self,
-        principal: &Principal,
-        now: i64,
-        items: &[ItemResult],
-        response: &ResponseMessage,
-    ) {
-        if let Err(e) = self
-            .store
-            .record(audit::events(principal, now, items, response))
-        {
+    fn audit_failure(&self, b: &Batch, response: &ResponseMessage) {
+        if let Err(e) = self.store.record(batch_events(b, response)) {
             tracing::error!(error = %e, "audit records of a failed request were lost");
         }
     }
@@ -645,6 +678,16 @@ fn failure(
         response_payload: None,
         message_extension: Vec::new(),
     }
+}
+
+/// The audit events of a batch's answer, with the message's correlation values.
+fn batch_events(b: &Batch, response: &ResponseMessage) -> Vec<crate::audit::AuditEvent> {
+    let mut events = audit::events(&b.principal, b.now, &b.items, response);
+    for e in &mut events {
+        e.client_correlation_value = b.header.client_correlation_value.clone();
+        e.server_correlation_value = Some(b.server_correlation_value.clone());
+    }
+    events
 }
 
 /// The header of every answer. The Client Correlation Value is not echoed: it travels in

@@ -2347,3 +2347,55 @@ fn a_registered_keys_digest_follows_its_format() {
         Some(ByteString(sha2::Sha256::digest(&ttlv).to_vec()))
     );
 }
+
+/// Correlation values (2.1 §9.9, §9.10): each message gets a Server Correlation Value of its
+/// own, sent in the response header where the version defines one (1.4 and later), and
+/// every audit record of the message keeps it with the request's Client Correlation Value.
+#[test]
+fn correlation_values_are_answered_and_audited() {
+    let store = Arc::new(MemoryStore::new());
+    let kms = Kms::new(store.clone());
+    let mut seen = Vec::new();
+    for (version, client) in [
+        (KmipVersion::V2_1, Some("vcenter-task-17")),
+        (KmipVersion::V1_4, None),
+        (KmipVersion::V1_2, Some("legacy")),
+    ] {
+        let mut h = header(version, 2);
+        h.client_correlation_value = client.map(str::to_string);
+        let r = send(
+            &kms,
+            &alice(),
+            h,
+            vec![
+                item(Operation::Create, create_payload(version, 128, "c")),
+                item(
+                    Operation::Query,
+                    RequestPayload::Query(QueryRequest {
+                        query_function: vec![QueryFunction::QueryOperations],
+                    }),
+                ),
+            ],
+        );
+        assert_eq!(
+            r.response_header.client_correlation_value, None,
+            "not echoed"
+        );
+        let events: Vec<_> = audit_log(&store).into_iter().rev().take(2).collect();
+        let server = events[0].server_correlation_value.clone().expect("logged");
+        assert!(server.starts_with("kmipd-"), "{server}");
+        for e in &events {
+            assert_eq!(e.client_correlation_value.as_deref(), client, "{version}");
+            assert_eq!(e.server_correlation_value.as_ref(), Some(&server));
+        }
+        let sent = r.response_header.server_correlation_value;
+        if version >= KmipVersion::V1_4 {
+            assert_eq!(sent, Some(server.clone()), "{version}");
+        } else {
+            assert_eq!(sent, None, "{version} has no Server Correlation Value");
+        }
+        seen.push(server);
+    }
+    seen.dedup();
+    assert_eq!(seen.len(), 3, "one value per message: {seen:?}");
+}

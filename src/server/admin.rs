@@ -115,6 +115,8 @@ fn run(
             }
             .into(),
             result_reason: result.as_ref().err().map(|_| "General Failure".to_string()),
+            client_correlation_value: None,
+            server_correlation_value: None,
         };
         if let Err(e) = target.store.record(vec![event]) {
             warn!(error = %e, "audit record of an administration command was lost");

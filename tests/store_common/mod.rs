@@ -545,5 +545,7 @@ pub fn audit_event(operation: &str, uid: &str) -> kmipd::audit::AuditEvent {
         unique_identifiers: vec![uid.into()],
         result_status: "Success".into(),
         result_reason: None,
+        client_correlation_value: None,
+        server_correlation_value: None,
     }
 }
