@@ -60,29 +60,13 @@ const KNOWN: &[(&str, &str)] = &[
     ("SKFF-O-4-", "Create of a 3DES key"),
     ("SKFF-O-5-", "Create of a 3DES key"),
     ("SKFF-O-6-", "Create of a 3DES key"),
-    // The OASIS run's server kept attributes kmipd does not: Lease Time (it grants no
-    // leases; "SHALL always have a value: No"), Original Creation Date (a MAY); in 2.x it
-    // also lists Key Format Type, Short Unique Identifier and Protection Storage Mask.
-    (
-        "SKFF-M-9-",
-        "Get Attribute List: Lease Time, Original Creation Date",
-    ),
-    (
-        "SKFF-M-10-",
-        "Get Attribute List: Lease Time, Original Creation Date",
-    ),
-    (
-        "SKFF-M-11-",
-        "Get Attribute List: Lease Time, Original Creation Date",
-    ),
-    (
-        "SKLC-O-1-",
-        "Get Attributes (all): Lease Time, Original Creation Date",
-    ),
-    (
-        "TL-M-3-",
-        "Get Attribute List: Lease Time, Original Creation Date",
-    ),
+    // The OASIS run's server kept an attribute kmipd does not: Lease Time (kmipd grants no
+    // leases, has no Obtain Lease, and "SHALL always have a value: No" lets it go without).
+    ("SKFF-M-9-", "Get Attribute List: Lease Time"),
+    ("SKFF-M-10-", "Get Attribute List: Lease Time"),
+    ("SKFF-M-11-", "Get Attribute List: Lease Time"),
+    ("SKLC-O-1-", "Get Attributes (all): Lease Time"),
+    ("TL-M-3-", "Get Attribute List: Lease Time"),
     // kmipd's Digest carries Key Format Type in every version, where 1.0's has none (1.0
     // §3.12): PyKMIP's 1.0 client cannot read a Digest without it (tests/pykmip).
     ("SKLC-M-1-10", "Digest with Key Format Type in 1.0"),

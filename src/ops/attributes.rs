@@ -198,7 +198,7 @@ pub fn get_attributes(
         let mut all = stored;
         if ctx.cx.version == KmipVersion::V2_0 {
             // PyKMIP's KMIP 2.0 client (0.11) fails on the whole answer when it meets an
-            // attribute its decoder lacks; these seven it lacks. A 2.0 client still gets
+            // attribute its decoder lacks; these eight it lacks. A 2.0 client still gets
             // them by naming them; 2.1 and 1.x clients get them in every answer.
             all.retain(|a| {
                 !matches!(
@@ -210,8 +210,14 @@ pub fn get_attributes(
                         | Attribute::KeyFormatType(_)
                         | Attribute::ShortUniqueIdentifier(_)
                         | Attribute::ProtectionStorageMask(_)
+                        | Attribute::OriginalCreationDate(_)
                 )
             });
+        }
+        if matches!(ctx.cx.version, KmipVersion::V1_3 | KmipVersion::V1_4) {
+            // Its KMIP 1.x decoder lacks Random Number Generator (1.3 and later) and fails
+            // the same way; named, it is returned.
+            all.retain(|a| !matches!(a, Attribute::RandomNumberGenerator(_)));
         }
         all
     } else {
@@ -268,7 +274,9 @@ pub fn add_attribute(
             ));
         }
     };
-    if !client_modifiable(&attribute) {
+    // An Original Creation Date not given at Register may be added later, once (2.1 §4.38);
+    // it is never modified or deleted.
+    if !client_modifiable(&attribute) && !matches!(attribute, Attribute::OriginalCreationDate(_)) {
         return Err(read_only(&attribute));
     }
     // Against what the client sees: a Sensitive shown by default already has a value.

@@ -84,8 +84,9 @@ pub fn new_unique_identifier() -> Result<String, OpError> {
 /// Checks client attributes and returns them with the server's own added: Unique Identifier,
 /// Object Type, State (Active at once when an Activation Date not in the future is given),
 /// Initial Date, Last Change Date, Digest of the key material, Fresh (True: no Get has served
-/// the object yet). Register lets the client set Fresh itself (2.1 §4.24: "unless the client
-/// provides a False value in Register"); Create does not.
+/// the object yet), and for Create the Original Creation Date. Register lets the client set
+/// Fresh itself (2.1 §4.24: "unless the client provides a False value in Register") and the
+/// Original Creation Date (§4.38: when an imported key was made); Create does not.
 fn initial_attributes(
     uid: &str,
     object_type: ObjectType,
@@ -115,10 +116,11 @@ fn initial_attributes(
         }
         client.retain(|a| !matches!(a, Attribute::RandomNumberGenerator(_)));
     }
-    if let Some(bad) = client
-        .iter()
-        .find(|a| server_only(a) && !(client_fresh && matches!(a, Attribute::Fresh(_))))
-    {
+    if let Some(bad) = client.iter().find(|a| {
+        server_only(a)
+            && !(client_fresh
+                && matches!(a, Attribute::Fresh(_) | Attribute::OriginalCreationDate(_)))
+    }) {
         return Err(OpError::new(
             ResultReason::InvalidField,
             format!("attribute {:?} is set by the server", bad.tag()),
@@ -173,8 +175,10 @@ fn initial_attributes(
         attributes.push(Attribute::NeverExtractable(true));
     }
     if operation == Operation::Create {
-        // The server generated the material: it says with what (2.1 §4.46).
+        // The server generated the material: it says with what (2.1 §4.46), and when, the
+        // same as the Initial Date (§4.38: mandatory for objects the server creates).
         attributes.push(Attribute::RandomNumberGenerator(server_rng()));
+        attributes.push(Attribute::OriginalCreationDate(DateTime(now)));
     }
     if let Some(digest) = digest {
         attributes.push(Attribute::Digest(digest));

@@ -2399,3 +2399,113 @@ fn correlation_values_are_answered_and_audited() {
     seen.dedup();
     assert_eq!(seen.len(), 3, "one value per message: {seen:?}");
 }
+
+/// Original Creation Date (2.1 §4.38): the server sets it, equal to the Initial Date, for an
+/// object it creates; a client may give it at Register (a key made elsewhere, earlier) or add
+/// it later, once; nobody modifies or deletes it.
+#[test]
+fn original_creation_date_is_set_by_create_and_given_by_register() {
+    let kms = kms();
+    let v = KmipVersion::V2_1;
+    let ocd = |uid: &str| {
+        all_attributes(&kms, v, uid)
+            .into_iter()
+            .filter_map(|a| match a {
+                Attribute::OriginalCreationDate(d) => Some(d.0),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let created = create_key(&kms, v, 128, "made here");
+    assert_eq!(ocd(&created), vec![NOW]);
+    assert!(all_attributes(&kms, v, &created).contains(&Attribute::InitialDate(DateTime(NOW))));
+    let RequestPayload::Create(mut create) = create_payload(v, 128, "claims a date") else {
+        unreachable!()
+    };
+    create
+        .attributes
+        .as_mut()
+        .unwrap()
+        .0
+        .push(Attribute::OriginalCreationDate(DateTime(NOW - 1)));
+    let r = one(&kms, v, Operation::Create, RequestPayload::Create(create));
+    assert_eq!(reason(&r), Some(ResultReason::InvalidField));
+
+    let register = |attributes: Vec<Attribute>| {
+        let r = one(
+            &kms,
+            v,
+            Operation::Register,
+            RequestPayload::Register(RegisterRequest {
+                object_type: ObjectType::SecretData,
+                template_attribute: None,
+                attributes: Some(Attributes(attributes)),
+                object: Some(Object::SecretData(SecretData {
+                    secret_data_type: SecretDataType::Password,
+                    key_block: KeyBlock {
+                        key_format_type: KeyFormatType::Opaque,
+                        key_compression_type: None,
+                        key_value: Some(KeyValue::Plain {
+                            key_material: KeyMaterial::Bytes(KeyBytes::new(b"pw".to_vec())),
+                            attributes: Vec::new(),
+                        }),
+                        cryptographic_algorithm: None,
+                        cryptographic_length: None,
+                        key_wrapping_data: None,
+                    },
+                })),
+                protection_storage_masks: None,
+            }),
+        );
+        let Some(ResponsePayload::Register(reg)) = r.response_payload else {
+            panic!("{r:?}")
+        };
+        reg.unique_identifier
+    };
+    let imported = register(vec![Attribute::OriginalCreationDate(DateTime(
+        1_500_000_000,
+    ))]);
+    assert_eq!(ocd(&imported), vec![1_500_000_000]);
+    let later = register(vec![]);
+    assert_eq!(ocd(&later), Vec::<i64>::new());
+    let add = |uid: &str, d: i64| {
+        one(
+            &kms,
+            v,
+            Operation::AddAttribute,
+            RequestPayload::AddAttribute(AddAttributeRequest {
+                unique_identifier: Some(uid.into()),
+                attribute: None,
+                new_attribute: Some(Attribute::OriginalCreationDate(DateTime(d))),
+            }),
+        )
+    };
+    assert_eq!(
+        add(&later, 1_400_000_000).result_status,
+        ResultStatus::Success
+    );
+    assert_eq!(ocd(&later), vec![1_400_000_000]);
+    assert_eq!(
+        reason(&add(&later, 1_300_000_000)),
+        Some(ResultReason::AttributeSingleValued)
+    );
+    let r = one(
+        &kms,
+        v,
+        Operation::ModifyAttribute,
+        modify(
+            &later,
+            Attribute::OriginalCreationDate(DateTime(1_300_000_000)),
+        ),
+    );
+    assert_eq!(r.result_status, ResultStatus::OperationFailed, "{r:?}");
+    let r = one(
+        &kms,
+        v,
+        Operation::DeleteAttribute,
+        delete(&created, Tag::OriginalCreationDate),
+    );
+    assert_eq!(r.result_status, ResultStatus::OperationFailed, "{r:?}");
+    assert_eq!(ocd(&later), vec![1_400_000_000]);
+    assert_eq!(ocd(&created), vec![NOW]);
+}
