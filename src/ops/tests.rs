@@ -1355,6 +1355,15 @@ fn delete(uid: &str, reference: Tag) -> RequestPayload {
     })
 }
 
+/// A 2.x Add Attribute of `a` to `uid`.
+fn add(uid: &str, a: Attribute) -> RequestPayload {
+    RequestPayload::AddAttribute(AddAttributeRequest {
+        unique_identifier: Some(uid.into()),
+        attribute: None,
+        new_attribute: Some(a),
+    })
+}
+
 fn reason(r: &ResponseBatchItem) -> Option<ResultReason> {
     r.result_reason
 }
@@ -1409,11 +1418,7 @@ fn sensitive_and_extractable_keys_do_not_leave_the_server() {
         &kms,
         v,
         Operation::AddAttribute,
-        RequestPayload::AddAttribute(AddAttributeRequest {
-            unique_identifier: Some(uid.clone()),
-            attribute: None,
-            new_attribute: Some(Attribute::Extractable(false)),
-        }),
+        add(&uid, Attribute::Extractable(false)),
     );
     assert_eq!(reason(&r), Some(ResultReason::AttributeSingleValued));
     // Back to not Sensitive, then not Extractable: refused with Not Extractable.
@@ -1521,13 +1526,6 @@ fn lifecycle_dates_change_only_in_their_states_and_usage_is_fixed() {
     let kms = kms();
     let uid = create_key(&kms, KmipVersion::V2_1, 256, "dated");
     // Pre-Active: the Activation Date may be set, and changed.
-    let add = |uid: &str, a: Attribute| {
-        RequestPayload::AddAttribute(AddAttributeRequest {
-            unique_identifier: Some(uid.into()),
-            attribute: None,
-            new_attribute: Some(a),
-        })
-    };
     for (operation, payload) in [
         (
             Operation::AddAttribute,
@@ -1572,11 +1570,7 @@ fn lifecycle_dates_change_only_in_their_states_and_usage_is_fixed() {
         &kms,
         KmipVersion::V2_1,
         Operation::AddAttribute,
-        RequestPayload::AddAttribute(AddAttributeRequest {
-            unique_identifier: Some(uid.clone()),
-            attribute: None,
-            new_attribute: Some(Attribute::DeactivationDate(DateTime(NOW + 86_400))),
-        }),
+        add(&uid, Attribute::DeactivationDate(DateTime(NOW + 86_400))),
     );
     assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
     let r = one(
@@ -1908,22 +1902,14 @@ fn key_format_type_is_an_attribute_and_the_default_format_of_get() {
         &kms,
         v,
         Operation::AddAttribute,
-        RequestPayload::AddAttribute(AddAttributeRequest {
-            unique_identifier: Some(raw.clone()),
-            attribute: None,
-            new_attribute: Some(Attribute::ActivationDate(DateTime(NOW + 10))),
-        }),
+        add(&raw, Attribute::ActivationDate(DateTime(NOW + 10))),
     );
     assert_eq!(r.result_status, ResultStatus::Success);
     let r = one(
         &kms,
         v,
         Operation::AddAttribute,
-        RequestPayload::AddAttribute(AddAttributeRequest {
-            unique_identifier: Some(raw),
-            attribute: None,
-            new_attribute: Some(Attribute::ActivationDate(DateTime(NOW + 20))),
-        }),
+        add(&raw, Attribute::ActivationDate(DateTime(NOW + 20))),
     );
     assert_eq!(reason(&r), Some(ResultReason::AttributeSingleValued));
     // An unknown object: Object Not Found (2.x), Item Not Found (1.x).
@@ -2035,16 +2021,7 @@ fn a_date_set_in_the_past_changes_the_state_at_once() {
             .expect("State")
     };
     let set_date = |uid: &str, a: Attribute| {
-        let r = one(
-            &kms,
-            v,
-            Operation::AddAttribute,
-            RequestPayload::AddAttribute(AddAttributeRequest {
-                unique_identifier: Some(uid.into()),
-                attribute: None,
-                new_attribute: Some(a),
-            }),
-        );
+        let r = one(&kms, v, Operation::AddAttribute, add(uid, a));
         assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
     };
     // A future date changes nothing; modified to the past, Pre-Active becomes Active
@@ -2169,15 +2146,7 @@ fn dates_reached_later_change_the_state() {
         Attribute::ActivationDate(DateTime(NOW + 60)),
         Attribute::DeactivationDate(DateTime(NOW + 120)),
     ] {
-        let r = at(
-            NOW,
-            Operation::AddAttribute,
-            RequestPayload::AddAttribute(AddAttributeRequest {
-                unique_identifier: Some(uid.clone()),
-                attribute: None,
-                new_attribute: Some(date),
-            }),
-        );
+        let r = at(NOW, Operation::AddAttribute, add(&uid, date));
         assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
     }
     assert_eq!(kms.sweep_dates(NOW + 59).unwrap(), 0);
@@ -2237,15 +2206,7 @@ fn dates_reached_later_change_the_state() {
         Attribute::DeactivationDate(DateTime(NOW + 200)),
         Attribute::ActivationDate(DateTime(NOW + 100)),
     ] {
-        let r = at(
-            NOW,
-            Operation::AddAttribute,
-            RequestPayload::AddAttribute(AddAttributeRequest {
-                unique_identifier: Some(both.clone()),
-                attribute: None,
-                new_attribute: Some(date),
-            }),
-        );
+        let r = at(NOW, Operation::AddAttribute, add(&both, date));
         assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
     }
     assert_eq!(kms.sweep_dates(NOW + 300).unwrap(), 1);
@@ -2468,25 +2429,21 @@ fn original_creation_date_is_set_by_create_and_given_by_register() {
     assert_eq!(ocd(&imported), vec![1_500_000_000]);
     let later = register(vec![]);
     assert_eq!(ocd(&later), Vec::<i64>::new());
-    let add = |uid: &str, d: i64| {
+    let add_date = |uid: &str, d: i64| {
         one(
             &kms,
             v,
             Operation::AddAttribute,
-            RequestPayload::AddAttribute(AddAttributeRequest {
-                unique_identifier: Some(uid.into()),
-                attribute: None,
-                new_attribute: Some(Attribute::OriginalCreationDate(DateTime(d))),
-            }),
+            add(uid, Attribute::OriginalCreationDate(DateTime(d))),
         )
     };
     assert_eq!(
-        add(&later, 1_400_000_000).result_status,
+        add_date(&later, 1_400_000_000).result_status,
         ResultStatus::Success
     );
     assert_eq!(ocd(&later), vec![1_400_000_000]);
     assert_eq!(
-        reason(&add(&later, 1_300_000_000)),
+        reason(&add_date(&later, 1_300_000_000)),
         Some(ResultReason::AttributeSingleValued)
     );
     let r = one(
