@@ -120,15 +120,25 @@ pub fn tls_settings(config: &Config) -> Result<(TlsSettings, Option<ClientFiles>
 /// The client CRLs the server loads: those configured, and with the development PKI its
 /// CA's list when `kmipd certs revoke` has written one.
 fn crl_paths(config: &Config) -> Vec<PathBuf> {
-    let t = &config.tls;
-    let mut paths: Vec<PathBuf> = t.client_crls.iter().map(|p| config.resolve(p)).collect();
-    if t.cert.is_none() && t.key.is_none() && t.client_ca.is_empty() {
-        let dev = DevPki::paths(&config.data_dir.join("certs")).crl;
-        if dev.exists() {
-            paths.push(dev);
-        }
+    let mut paths: Vec<PathBuf> = config
+        .tls
+        .client_crls
+        .iter()
+        .map(|p| config.resolve(p))
+        .collect();
+    if let Some(pki) = dev_pki(config)
+        && pki.crl.exists()
+    {
+        paths.push(pki.crl);
     }
     paths
+}
+
+/// The development PKI's files, when the configuration names no TLS files of its own.
+fn dev_pki(config: &Config) -> Option<DevPki> {
+    let t = &config.tls;
+    (t.cert.is_none() && t.key.is_none() && t.client_ca.is_empty())
+        .then(|| DevPki::paths(&config.data_dir.join("certs")))
 }
 
 /// Every file the TLS configuration is built from (the development CA's key excepted: the
@@ -144,8 +154,7 @@ fn tls_files(config: &Config) -> Vec<PathBuf> {
         .chain(&t.client_crls)
         .map(|p| config.resolve(p))
         .collect();
-    if t.cert.is_none() && t.key.is_none() && t.client_ca.is_empty() {
-        let pki = DevPki::paths(&config.data_dir.join("certs"));
+    if let Some(pki) = dev_pki(config) {
         files.extend([pki.ca_cert, pki.server_cert, pki.server_key, pki.crl]);
     }
     files
