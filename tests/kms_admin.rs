@@ -152,7 +152,7 @@ fn a_failed_first_start_takes_back_its_data_directory() {
 
 /// `kmipd certs revoke` on a running server's development CA: the revoked client is refused
 /// within seconds, with no restart (the server rereads its TLS files when they change), and
-/// the other clients are not disturbed.
+/// the other clients are not disturbed. SIGHUP reloads too.
 #[test]
 fn a_client_revoked_with_the_cli_is_refused_by_the_running_server() {
     use std::time::{Duration, Instant};
@@ -216,6 +216,26 @@ fn a_client_revoked_with_the_cli_is_refused_by_the_running_server() {
     // The administrator's client is served as before.
     let mut admin = client(&rt, &daemon, &data);
     rt.block_on(admin.create(v, 128, "admin's"));
+    drop(admin);
+    // SIGHUP reloads with no file changed.
+    let pid = daemon.child.as_ref().unwrap().id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&daemon.log)
+        .unwrap()
+        .contains("on_signal=true")
+    {
+        assert!(Instant::now() < deadline, "no reload after SIGHUP");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut admin = client(&rt, &daemon, &data);
+    rt.block_on(admin.create(v, 128, "after SIGHUP"));
     drop(admin);
     let log = daemon.log.clone();
     assert!(daemon.stop().success());
