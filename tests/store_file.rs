@@ -215,9 +215,9 @@ fn a_newer_schema_is_refused() {
     assert!(err.to_string().contains("newer"), "{err}");
 }
 
-/// A schema 2 store (written before the `due` index) is migrated when opened: the objects
-/// whose dates will change their state are found by `Filter::DueBy` afterwards, and nothing
-/// else changes. Schema 2 is schema 3 without the index 13 entries, so the test makes one by
+/// A schema 2 store (written before the `due` index) is migrated when opened, and a schema 2
+/// backup restores and is migrated likewise: the objects whose dates will change their state
+/// are found by `Filter::DueBy` afterwards, and nothing else changes. Schema 2 is schema 3 without the index 13 entries, so the test makes one by
 /// removing them and writing version 2.
 #[test]
 fn a_schema_2_store_is_migrated_at_open() {
@@ -271,6 +271,29 @@ fn a_schema_2_store_is_migrated_at_open() {
         }
         txn.commit().expect("commit");
     }
+    // A schema 2 backup restores (restore checks the schema it can migrate), and is migrated
+    // when its store is opened, like the original below.
+    let restored = tempfile::tempdir().expect("tempdir");
+    let report = admin::restore(&path, &restored.path().join("data")).expect("restore");
+    assert_eq!(report.objects, 30);
+    for entry in std::fs::read_dir(dir.path().join("data")).expect("data dir") {
+        let entry = entry.expect("entry");
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("master-key")
+        {
+            std::fs::copy(
+                entry.path(),
+                restored.path().join("data").join(entry.file_name()),
+            )
+            .expect("copy master key");
+        }
+    }
+    let (store, _, _) = open(restored.path());
+    assert_eq!(due_by(&store, i64::MAX).len(), 10);
+    drop(store);
+
     let (store, _, _) = open(dir.path());
     assert_eq!(
         due_by(&store, 115),
