@@ -65,11 +65,9 @@ fn round_trip() {
     }
 }
 
-/// Layout 1 of `docs/audit.md`, byte by byte, and its hash rule, pinned: records an older
-/// kmipd wrote must still read and verify, so a change must show up here first.
-#[test]
-fn layout_1_bytes_and_hash() {
-    let event = AuditEvent {
+/// The example event of `docs/audit.md`: record 1 of `al`'s successful Get of `u`.
+fn example() -> AuditEvent {
+    AuditEvent {
         time: 0x0102_0304_0506_0708,
         principal: "al".into(),
         operation: "Get".into(),
@@ -78,12 +76,26 @@ fn layout_1_bytes_and_hash() {
         result_reason: None,
         client_correlation_value: None,
         server_correlation_value: None,
-    };
+    }
+}
+
+/// [`example`]'s event in layout 1, written out by hand: time, principal, operation, one
+/// identifier, result status, no reason.
+fn example_layout_1_event() -> Vec<u8> {
     let mut encoded = Vec::new();
     encoded.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
     encoded.extend_from_slice(b"\0\0\0\x02al\0\0\0\x03Get");
     encoded.extend_from_slice(b"\0\0\0\x01\0\0\0\x01u");
     encoded.extend_from_slice(b"\0\0\0\x07Success\0");
+    encoded
+}
+
+/// Layout 1 of `docs/audit.md`, byte by byte, and its hash rule, pinned: records an older
+/// kmipd wrote must still read and verify, so a change must show up here first.
+#[test]
+fn layout_1_bytes_and_hash() {
+    let event = example();
+    let encoded = example_layout_1_event();
 
     let mut hashed = b"kmipd audit v1\0".to_vec();
     hashed.extend_from_slice(&1u64.to_be_bytes());
@@ -120,20 +132,10 @@ fn layout_1_bytes_and_hash() {
 #[test]
 fn layout_2_bytes_and_hash() {
     let event = AuditEvent {
-        time: 0x0102_0304_0506_0708,
-        principal: "al".into(),
-        operation: "Get".into(),
-        unique_identifiers: vec!["u".into()],
-        result_status: "Success".into(),
-        result_reason: None,
         client_correlation_value: Some("c1".into()),
-        server_correlation_value: None,
+        ..example()
     };
-    let mut encoded = Vec::new();
-    encoded.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
-    encoded.extend_from_slice(b"\0\0\0\x02al\0\0\0\x03Get");
-    encoded.extend_from_slice(b"\0\0\0\x01\0\0\0\x01u");
-    encoded.extend_from_slice(b"\0\0\0\x07Success\0");
+    let mut encoded = example_layout_1_event();
     encoded.extend_from_slice(b"\x01\0\0\0\x02c1\0");
 
     let mut head = ChainHead::GENESIS;

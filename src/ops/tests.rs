@@ -26,6 +26,17 @@ fn header(version: KmipVersion, count: usize) -> RequestHeader {
     RequestHeader::new(version, count)
 }
 
+/// A header for `count` items with Batch Error Continuation Option `option`.
+fn header_with(
+    version: KmipVersion,
+    count: usize,
+    option: BatchErrorContinuationOption,
+) -> RequestHeader {
+    let mut h = header(version, count);
+    h.batch_error_continuation_option = Some(option);
+    h
+}
+
 fn item(operation: Operation, payload: RequestPayload) -> RequestBatchItem {
     RequestBatchItem::new(operation, payload)
 }
@@ -572,8 +583,7 @@ fn locate_by_name_with_paging() {
 
 fn batch(option: BatchErrorContinuationOption) -> ResponseMessage {
     let kms = kms();
-    let mut h = header(KmipVersion::V1_4, 3);
-    h.batch_error_continuation_option = Some(option);
+    let h = header_with(KmipVersion::V1_4, 3, option);
     let items = vec![
         item(
             Operation::Create,
@@ -624,8 +634,7 @@ fn batch_stop_continue_and_undo() {
 
 /// A 2.1 batch under Undo: a Create, then a Destroy of an object that does not exist.
 fn create_then_failing_destroy_with_undo(kms: &Kms) -> ResponseMessage {
-    let mut h = header(KmipVersion::V2_1, 2);
-    h.batch_error_continuation_option = Some(BatchErrorContinuationOption::Undo);
+    let h = header_with(KmipVersion::V2_1, 2, BatchErrorContinuationOption::Undo);
     send(
         kms,
         &alice(),
@@ -1776,11 +1785,7 @@ fn check_log_and_interop() {
     let r = send(
         &kms,
         &alice(),
-        {
-            let mut h = header(v, 3);
-            h.batch_error_continuation_option = Some(BatchErrorContinuationOption::Continue);
-            h
-        },
+        header_with(v, 3, BatchErrorContinuationOption::Continue),
         vec![
             item(
                 Operation::Check,
@@ -1929,8 +1934,7 @@ fn an_undone_get_does_not_hand_out_the_key() {
     let kms = kms();
     let v = KmipVersion::V2_1;
     let uid = create_key(&kms, v, 256, "fresh");
-    let mut h = header(v, 2);
-    h.batch_error_continuation_option = Some(BatchErrorContinuationOption::Undo);
+    let h = header_with(v, 2, BatchErrorContinuationOption::Undo);
     let r = send(
         &kms,
         &alice(),
@@ -2062,11 +2066,7 @@ fn a_locate_of_archival_storage_only_finds_nothing_and_empties_the_placeholder()
     let r = send(
         &kms,
         &alice(),
-        {
-            let mut h = header(v, 3);
-            h.batch_error_continuation_option = Some(BatchErrorContinuationOption::Continue);
-            h
-        },
+        header_with(v, 3, BatchErrorContinuationOption::Continue),
         vec![
             item(Operation::Create, create_payload(v, 256, "archived?")),
             item(
