@@ -82,8 +82,6 @@ const KNOWN: &[(&str, &str)] = &[
     ("BL-M-11-", "Register of an RSA key (PKCS#8)"),
     ("BL-M-12-", "Register of a DSA key"),
     ("BL-M-13-", "Register of a DSA key"),
-    // Key wrapping on Get (a Key Wrapping Specification) is not implemented yet.
-    ("AX-M-2-", "Get with a Key Wrapping Specification"),
     // A defect of the published vector (../shared/kmip/README.md): it expects a 1.3 header
     // in the answer to a 1.4 request.
     (

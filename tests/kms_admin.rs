@@ -319,6 +319,172 @@ fn the_server_moves_states_when_their_dates_come() {
     }
 }
 
+/// Get with a Key Wrapping Specification against the binary (redb file, file master key,
+/// mTLS), in 1.4 and 2.1: a registered key wrapped under a registered Wrap Key key with NIST
+/// Key Wrap and No Encoding is the answer RFC 3394 publishes for those bytes (§4.6); the
+/// default, TTLV Encoding, unwraps to the Key Value; a Sensitive key leaves wrapped only; and
+/// the audit log names both keys of the wrapped Get.
+#[test]
+fn a_key_leaves_the_server_wrapped_under_another() {
+    use kmipd::kmip::attributes::{Attribute, CryptographicParameters};
+    use kmipd::kmip::codec::{Cx, DateTime, Ttlv as _};
+    use kmipd::kmip::messages::{RequestPayload, ResponsePayload};
+    use kmipd::kmip::objects::*;
+    use kmipd::kmip::payloads::{GetRequest, GetResponse};
+    use kmipd::kmip::*;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let daemon = Daemon::start(&data, tmp.path().join("kmipd.log"));
+    let mut c = client(&rt, &daemon, &data);
+    let hex = |s: &str| hex::decode(s).unwrap();
+    // RFC 3394 §4.6: 256 bits of key data with a 256-bit KEK.
+    let kek = hex("000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F");
+    let key = hex("00112233445566778899AABBCCDDEEFF000102030405060708090A0B0C0D0E0F");
+    let published =
+        hex("28C9F404C4B810F4CBCCB35CFB87F8263F5786E2D80ED326CBC7F0E71A99F43BFB988B9B7A02DD21");
+    let nist_key_wrap = CryptographicParameters {
+        block_cipher_mode: Some(BlockCipherMode::NISTKeyWrap),
+        padding_method: None,
+        hashing_algorithm: None,
+        key_role_type: None,
+        digital_signature_algorithm: None,
+        cryptographic_algorithm: None,
+        random_iv: None,
+        iv_length: None,
+        tag_length: None,
+        fixed_field_length: None,
+        invocation_field_length: None,
+        counter_length: None,
+        initial_counter_value: None,
+        salt_length: None,
+        mask_generator: None,
+        mask_generator_hashing_algorithm: None,
+        p_source: None,
+        trailer_field: None,
+    };
+    let get_wrapped = |uid: &str, kek_uid: &str, encoding: Option<EncodingOption>| {
+        RequestPayload::Get(GetRequest {
+            unique_identifier: Some(uid.into()),
+            key_format_type: None,
+            key_wrap_type: None,
+            key_compression_type: None,
+            key_wrapping_specification: Some(KeyWrappingSpecification {
+                wrapping_method: WrappingMethod::Encrypt,
+                encryption_key_information: Some(EncryptionKeyInformation {
+                    unique_identifier: kek_uid.into(),
+                    cryptographic_parameters: Some(nist_key_wrap.clone()),
+                }),
+                mac_signature_key_information: None,
+                attribute_name: vec![],
+                encoding_option: encoding,
+            }),
+        })
+    };
+    let wrapped_bytes = |g: &GetResponse| -> (Vec<u8>, KeyWrappingData) {
+        let block = g.object.as_ref().and_then(Object::key_block).unwrap();
+        let Some(KeyValue::Wrapped(w)) = &block.key_value else {
+            panic!("not wrapped: {g:?}")
+        };
+        (
+            w.as_slice().to_vec(),
+            block.key_wrapping_data.clone().expect("Key Wrapping Data"),
+        )
+    };
+    let past = DateTime(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            - 60,
+    );
+    let mut logged = Vec::new();
+    for v in [KmipVersion::V1_4, KmipVersion::V2_1] {
+        let kek_uid = rt.block_on(c.register(
+            v,
+            symmetric_key(&kek),
+            vec![
+                Attribute::CryptographicUsageMask(
+                    CryptographicUsageMask::WrapKey | CryptographicUsageMask::UnwrapKey,
+                ),
+                Attribute::ActivationDate(past),
+            ],
+        ));
+        let uid = rt.block_on(c.register(
+            v,
+            symmetric_key(&key),
+            vec![
+                Attribute::CryptographicUsageMask(CryptographicUsageMask::Encrypt),
+                Attribute::Sensitive(true),
+            ],
+        ));
+        // Sensitive: not in the clear.
+        rt.block_on(c.fails(
+            v,
+            Operation::Get,
+            kms_util::get(&uid, None),
+            ResultReason::Sensitive,
+        ));
+        let ResponsePayload::Get(g) = rt.block_on(c.ok(
+            v,
+            Operation::Get,
+            get_wrapped(&uid, &kek_uid, Some(EncodingOption::NoEncoding)),
+        )) else {
+            panic!()
+        };
+        let (wrapped, how) = wrapped_bytes(&g);
+        assert_eq!(wrapped, published, "{v}: RFC 3394 §4.6");
+        assert_eq!(how.wrapping_method, WrappingMethod::Encrypt);
+        assert_eq!(how.encoding_option, Some(EncodingOption::NoEncoding));
+        assert_eq!(
+            how.encryption_key_information.unwrap().unique_identifier,
+            kek_uid
+        );
+        // The default: the Key Value structure's TTLV, wrapped.
+        let ResponsePayload::Get(g) =
+            rt.block_on(c.ok(v, Operation::Get, get_wrapped(&uid, &kek_uid, None)))
+        else {
+            panic!()
+        };
+        let (wrapped, _) = wrapped_bytes(&g);
+        let mut clear = vec![0u8; wrapped.len()];
+        let n = {
+            use aes_kw::KeyInit as _;
+            aes_kw::KwAes256::new(kek.as_slice().try_into().unwrap())
+                .unwrap_key(&wrapped, &mut clear)
+                .expect("unwraps")
+                .len()
+        };
+        let item = kmipd::ttlv::decode(&clear[..n]).expect("TTLV");
+        let value = KeyValue::read(&item, &Cx::new(v)).expect("a Key Value");
+        assert_eq!(
+            value,
+            KeyValue::Plain {
+                key_material: KeyMaterial::Bytes(KeyBytes::new(key.clone())),
+                attributes: vec![],
+            },
+            "{v}"
+        );
+        logged.push((uid, kek_uid));
+    }
+    drop(c);
+    assert!(daemon.stop().success());
+    let shown = kmipd(&[
+        "audit",
+        "show",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--json",
+    ]);
+    for (uid, kek_uid) in logged {
+        assert!(
+            shown.lines().any(|l| l.contains("\"operation\":\"Get\"")
+                && l.contains(&format!("[\"{uid}\",\"{kek_uid}\"]"))),
+            "no wrapped Get of {uid} under {kek_uid} in\n{shown}"
+        );
+    }
+}
+
 #[test]
 fn restart_backup_rotations_and_restore_keep_every_key() {
     let rt = tokio::runtime::Runtime::new().unwrap();

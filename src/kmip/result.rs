@@ -63,6 +63,8 @@ pub fn reason_for_version(reason: ResultReason, version: crate::kmip::KmipVersio
         | ResultReason::AttributeReadOnly => ResultReason::PermissionDenied,
         ResultReason::ObjectNotFound
         | ResultReason::ObjectDestroyed
+        | ResultReason::WrappingObjectNotFound
+        | ResultReason::WrappingObjectDestroyed
         | ResultReason::AttributeNotFound
         | ResultReason::AttributeInstanceNotFound => ResultReason::ItemNotFound,
         ResultReason::UnknownTag
@@ -76,6 +78,8 @@ pub fn reason_for_version(reason: ResultReason, version: crate::kmip::KmipVersio
         | ResultReason::UnsupportedAttribute
         | ResultReason::MultiValuedAttribute
         | ResultReason::AttributeSingleValued => ResultReason::InvalidField,
+        ResultReason::WrappingObjectArchived => ResultReason::ObjectArchived,
+        ResultReason::KeyWrapTypeNotSupported => ResultReason::FeatureNotSupported,
         ResultReason::UnsupportedProtocolVersion
         | ResultReason::CodecError
         | ResultReason::UnknownMessageExtension => ResultReason::InvalidMessage,

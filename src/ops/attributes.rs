@@ -192,8 +192,6 @@ pub fn get_attributes(
     let object = ctx.object(&uid, Operation::GetAttributes)?;
     let wanted = request.references();
     let stored = visible(&object);
-    // In the order the client named them (as the OASIS profile test cases answer), each
-    // name once, all instances of it.
     let attributes = if wanted.is_empty() {
         let mut all = stored;
         if ctx.cx.version == KmipVersion::V2_0 {
@@ -221,22 +219,28 @@ pub fn get_attributes(
         }
         all
     } else {
-        let mut named = Vec::new();
-        for (i, reference) in wanted.iter().enumerate() {
-            if wanted[..i].contains(reference) {
-                continue;
-            }
-            named.extend(
-                stored
-                    .iter()
-                    .filter(|a| &a.reference() == reference)
-                    .cloned(),
-            );
-        }
-        named
+        named(stored, &wanted)
     };
     ctx.id_placeholder = Some(uid.clone());
     Ok(GetAttributesResponse::new(uid, attributes, &ctx.cx))
+}
+
+/// The attributes of `stored` that `wanted` names, in the order named (as the OASIS profile
+/// test cases answer), each name once, all instances of it.
+pub(super) fn named(stored: Vec<Attribute>, wanted: &[AttributeReference]) -> Vec<Attribute> {
+    let mut named = Vec::new();
+    for (i, reference) in wanted.iter().enumerate() {
+        if wanted[..i].contains(reference) {
+            continue;
+        }
+        named.extend(
+            stored
+                .iter()
+                .filter(|a| &a.reference() == reference)
+                .cloned(),
+        );
+    }
+    named
 }
 
 /// 2.1 §6.1.21 Get Attribute List: the names of the attributes the object has.

@@ -91,7 +91,18 @@ fn response_uids(payload: &ResponsePayload) -> Vec<String> {
         P::SetAttribute(p) => one(&p.unique_identifier),
         P::Create(p) => one(&p.unique_identifier),
         P::Register(p) => one(&p.unique_identifier),
-        P::Get(p) => one(&p.unique_identifier),
+        // A wrapped key names its wrapping key too: the audit log says which key left
+        // under which.
+        P::Get(p) => std::iter::once(p.unique_identifier.clone())
+            .chain(
+                p.object
+                    .as_ref()
+                    .and_then(|o| o.key_block())
+                    .and_then(|b| b.key_wrapping_data.as_ref())
+                    .and_then(|d| d.encryption_key_information.as_ref())
+                    .map(|i| i.unique_identifier.clone()),
+            )
+            .collect(),
         P::GetAttributes(p) => one(&p.unique_identifier),
         P::GetAttributeList(p) => one(&p.unique_identifier),
         P::AddAttribute(p) => one(&p.unique_identifier),

@@ -27,6 +27,7 @@ mod locate;
 mod objects;
 mod server_info;
 mod txn;
+mod wrap;
 
 use std::sync::Arc;
 

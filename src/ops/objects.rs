@@ -560,18 +560,13 @@ pub fn register(
 }
 
 /// 2.1 §6.1.19 Get: the object in the requested Key Format Type (Raw or Transparent Symmetric
-/// Key for symmetric keys). A destroyed object has no key material left: its Get answers
-/// Object Destroyed (2.x), which `reason_for_version` turns into Item Not Found for 1.x,
-/// where that reason does not exist.
+/// Key for symmetric keys), wrapped if a Key Wrapping Specification asks (`wrap`). A
+/// destroyed object has no key material left: its Get answers Object Destroyed (2.x), which
+/// `reason_for_version` turns into Item Not Found for 1.x, where that reason does not exist.
 pub fn get(request: &GetRequest, ctx: &mut OpCtx<'_, '_>) -> Result<GetResponse, OpError> {
     let uid = ctx.uid(&request.unique_identifier)?;
     let managed = ctx.object_only(&uid, Operation::Get)?;
-    if request.key_wrapping_specification.is_some() || request.key_wrap_type.is_some() {
-        return Err(OpError::new(
-            ResultReason::FeatureNotSupported,
-            "key wrapping on Get is not supported",
-        ));
-    }
+    let wrapping = super::wrap::requested(request)?;
     if request.key_compression_type.is_some() {
         return Err(OpError::new(
             ResultReason::KeyCompressionTypeNotSupported,
@@ -585,14 +580,14 @@ pub fn get(request: &GetRequest, ctx: &mut OpCtx<'_, '_>) -> Result<GetResponse,
         )
     })?;
     // 2.1 §4.23, §4.55: the value of a non-Extractable object never leaves the server, and
-    // that of a Sensitive one only wrapped, which Get does not do (refused above).
+    // that of a Sensitive one only wrapped.
     if !managed.extractable {
         return Err(OpError::new(
             ResultReason::NotExtractable,
             format!("object {uid} is not Extractable: its value does not leave the server"),
         ));
     }
-    if managed.sensitive {
+    if managed.sensitive && wrapping.is_none() {
         return Err(OpError::new(
             ResultReason::Sensitive,
             format!("object {uid} is Sensitive: its value leaves the server only wrapped"),
@@ -624,6 +619,10 @@ pub fn get(request: &GetRequest, ctx: &mut OpCtx<'_, '_>) -> Result<GetResponse,
                 format!("Key Format Type {f:?} is not available for this object"),
             ));
         }
+    };
+    let object = match wrapping {
+        Some(spec) => super::wrap::wrap(object, &uid, spec, ctx)?,
+        None => object,
     };
     if managed.fresh {
         // 2.1 §4.24: Fresh turns False as soon as a Get has served the object; the change

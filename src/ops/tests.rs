@@ -88,17 +88,34 @@ fn one(
 }
 
 fn create_payload(version: KmipVersion, bits: i32, name: &str) -> RequestPayload {
-    let attrs = vec![
+    create_with(
+        version,
+        bits,
+        name,
+        CryptographicUsageMask::Encrypt | CryptographicUsageMask::Decrypt,
+        vec![],
+    )
+}
+
+/// A Create of an AES key of `bits` named `name` with usage mask `mask` and `extra`
+/// attributes, in `version`'s shape.
+fn create_with(
+    version: KmipVersion,
+    bits: i32,
+    name: &str,
+    mask: CryptographicUsageMask,
+    extra: Vec<Attribute>,
+) -> RequestPayload {
+    let mut attrs = vec![
         Attribute::CryptographicAlgorithm(CryptographicAlgorithm::AES),
         Attribute::CryptographicLength(bits),
-        Attribute::CryptographicUsageMask(
-            CryptographicUsageMask::Encrypt | CryptographicUsageMask::Decrypt,
-        ),
+        Attribute::CryptographicUsageMask(mask),
         Attribute::Name(Name {
             name_value: name.into(),
             name_type: NameType::UninterpretedTextString,
         }),
     ];
+    attrs.extend(extra);
     let (template_attribute, attributes) = if version.is_1x() {
         (
             Some(TemplateAttribute {
@@ -178,6 +195,16 @@ fn create_key(kms: &Kms, version: KmipVersion, bits: i32, name: &str) -> String 
         Operation::Create,
         create_payload(version, bits, name),
     ))
+}
+
+fn created_uid_of_register(r: &ResponseBatchItem) -> String {
+    match &r.response_payload {
+        Some(ResponsePayload::Register(c)) => c.unique_identifier.clone(),
+        other => panic!(
+            "not a Register response: {other:?} / {:?}",
+            r.result_message
+        ),
+    }
 }
 
 fn created_uid(r: &ResponseBatchItem) -> String {
@@ -2465,4 +2492,555 @@ fn original_creation_date_is_set_by_create_and_given_by_register() {
     assert_eq!(r.result_status, ResultStatus::OperationFailed, "{r:?}");
     assert_eq!(ocd(&later), vec![1_400_000_000]);
     assert_eq!(ocd(&created), vec![NOW]);
+}
+
+/// A Key Wrapping Specification: Encrypt under `key`, naming Block Cipher Mode `mode` if given.
+fn wrap_spec(key: &str, mode: Option<BlockCipherMode>) -> KeyWrappingSpecification {
+    KeyWrappingSpecification {
+        wrapping_method: WrappingMethod::Encrypt,
+        encryption_key_information: Some(EncryptionKeyInformation {
+            unique_identifier: key.into(),
+            cryptographic_parameters: mode.map(super::wrap::mode_only),
+        }),
+        mac_signature_key_information: None,
+        attribute_name: vec![],
+        encoding_option: None,
+    }
+}
+
+/// A Get of `uid` in `format`, wrapped as `spec` says.
+fn wrapped_get(
+    uid: &str,
+    format: Option<KeyFormatType>,
+    spec: KeyWrappingSpecification,
+) -> RequestPayload {
+    RequestPayload::Get(GetRequest {
+        key_wrapping_specification: Some(spec),
+        ..match get_req(uid, format) {
+            RequestPayload::Get(g) => g,
+            _ => unreachable!(),
+        }
+    })
+}
+
+/// The Key Block a Get answered with.
+fn got_block(r: &ResponseBatchItem) -> &KeyBlock {
+    let Some(ResponsePayload::Get(g)) = &r.response_payload else {
+        panic!("not a Get response: {r:?}")
+    };
+    g.object
+        .as_ref()
+        .and_then(Object::key_block)
+        .expect("a Key Block")
+}
+
+/// Creates an AES-256 key that may wrap (Wrap Key, Unwrap Key) with `extra` attributes, and
+/// activates it; its Unique Identifier and its bytes.
+fn wrapping_key(kms: &Kms, version: KmipVersion, extra: Vec<Attribute>) -> (String, Vec<u8>) {
+    let uid = created_uid(&one(
+        kms,
+        version,
+        Operation::Create,
+        create_with(
+            version,
+            256,
+            "kek",
+            CryptographicUsageMask::WrapKey | CryptographicUsageMask::UnwrapKey,
+            extra,
+        ),
+    ));
+    let r = one(
+        kms,
+        version,
+        Operation::Activate,
+        RequestPayload::Activate(uid_req(Some(&uid))),
+    );
+    assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+    let bytes = key_bytes(&one(kms, version, Operation::Get, get_req(&uid, None)));
+    (uid, bytes)
+}
+
+/// Unwraps a Get answer's wrapped Key Value with `kek` (RFC 3394, or RFC 5649 if `padded`),
+/// independently of the server's code.
+fn unwrap_value(r: &ResponseBatchItem, kek: &[u8], padded: bool) -> Vec<u8> {
+    use aes_kw::{KeyInit, KwAes256, KwpAes256};
+    let Some(KeyValue::Wrapped(w)) = &got_block(r).key_value else {
+        panic!("not wrapped: {r:?}")
+    };
+    let mut out = vec![0u8; w.as_slice().len()];
+    let n = if padded {
+        KwpAes256::new(kek.try_into().unwrap())
+            .unwrap_key(w.as_slice(), &mut out)
+            .expect("unwraps")
+            .len()
+    } else {
+        KwAes256::new(kek.try_into().unwrap())
+            .unwrap_key(w.as_slice(), &mut out)
+            .expect("unwraps")
+            .len()
+    };
+    out.truncate(n);
+    out
+}
+
+/// Reads TTLV-encoded Key Value bytes as a client of `version` would.
+fn key_value_of(bytes: &[u8], version: KmipVersion) -> KeyValue {
+    use crate::kmip::codec::Ttlv as _;
+    let item = ttlv::decode(bytes).expect("TTLV");
+    assert_eq!(item.tag, Tag::KeyValue);
+    KeyValue::read(&item, &Cx::new(version)).expect("a Key Value")
+}
+
+/// 2.1 §6.1.19 with §7.18: Get returns the Key Value wrapped under an Active Wrap Key key, TTLV
+/// encoded by default (the whole Key Value, with the attributes named), or the bare key
+/// material with No Encoding, with NIST Key Wrap or AES Key Wrap Padding; the Key Wrapping
+/// Data says how; a Sensitive key leaves wrapped only; the audit record names both keys.
+#[test]
+fn get_wraps_a_key_under_a_wrapping_key_in_every_version() {
+    for v in [
+        KmipVersion::V1_2,
+        KmipVersion::V1_4,
+        KmipVersion::V2_0,
+        KmipVersion::V2_1,
+    ] {
+        let store = Arc::new(MemoryStore::new());
+        let kms = Kms::new(store.clone());
+        let (kek, kek_bytes) = wrapping_key(&kms, v, vec![]);
+        let uid = create_key(&kms, v, 128, "payload");
+        let plain = key_bytes(&one(&kms, v, Operation::Get, get_req(&uid, None)));
+
+        // The default: the TTLV of the Key Value structure, under NIST Key Wrap.
+        let r = one(
+            &kms,
+            v,
+            Operation::Get,
+            wrapped_get(
+                &uid,
+                None,
+                wrap_spec(&kek, Some(BlockCipherMode::NISTKeyWrap)),
+            ),
+        );
+        assert_eq!(r.result_status, ResultStatus::Success, "{v}: {r:?}");
+        let block = got_block(&r);
+        assert_eq!(block.key_format_type, KeyFormatType::Raw);
+        assert_eq!(
+            block.cryptographic_algorithm,
+            Some(CryptographicAlgorithm::AES)
+        );
+        assert_eq!(block.cryptographic_length, Some(128));
+        assert_eq!(
+            block.key_wrapping_data,
+            Some(KeyWrappingData {
+                wrapping_method: WrappingMethod::Encrypt,
+                encryption_key_information: Some(EncryptionKeyInformation {
+                    unique_identifier: kek.clone(),
+                    cryptographic_parameters: Some(super::wrap::mode_only(
+                        BlockCipherMode::NISTKeyWrap
+                    )),
+                }),
+                mac_signature_key_information: None,
+                mac_signature: None,
+                iv_counter_nonce: None,
+                encoding_option: None,
+            })
+        );
+        let value = key_value_of(&unwrap_value(&r, &kek_bytes, false), v);
+        assert_eq!(
+            value,
+            KeyValue::Plain {
+                key_material: KeyMaterial::Bytes(KeyBytes::new(plain.clone())),
+                attributes: vec![],
+            },
+            "{v}"
+        );
+
+        // No Encoding: the key material's bytes alone; with AES Key Wrap Padding too.
+        for (mode, padded) in [
+            (BlockCipherMode::NISTKeyWrap, false),
+            (BlockCipherMode::AESKeyWrapPadding, true),
+        ] {
+            let mut spec = wrap_spec(&kek, Some(mode));
+            spec.encoding_option = Some(EncodingOption::NoEncoding);
+            let r = one(&kms, v, Operation::Get, wrapped_get(&uid, None, spec));
+            assert_eq!(r.result_status, ResultStatus::Success, "{v}: {r:?}");
+            assert_eq!(unwrap_value(&r, &kek_bytes, padded), plain, "{v} {mode:?}");
+            let data = got_block(&r).key_wrapping_data.as_ref().unwrap();
+            assert_eq!(data.encoding_option, Some(EncodingOption::NoEncoding));
+        }
+
+        // No parameters asked for: NIST Key Wrap, and the answer says so. The attributes
+        // named travel inside the wrapped Key Value, in the version's own shape.
+        let mut spec = wrap_spec(&kek, None);
+        spec.attribute_name = vec!["Cryptographic Algorithm".into(), "Name".into()];
+        let r = one(
+            &kms,
+            v,
+            Operation::Get,
+            wrapped_get(&uid, Some(KeyFormatType::TransparentSymmetricKey), spec),
+        );
+        assert_eq!(r.result_status, ResultStatus::Success, "{v}: {r:?}");
+        let info = got_block(&r).key_wrapping_data.as_ref().unwrap();
+        assert_eq!(
+            info.encryption_key_information
+                .as_ref()
+                .unwrap()
+                .cryptographic_parameters,
+            Some(super::wrap::mode_only(BlockCipherMode::NISTKeyWrap))
+        );
+        assert_eq!(
+            got_block(&r).key_format_type,
+            KeyFormatType::TransparentSymmetricKey
+        );
+        let KeyValue::Plain {
+            key_material: KeyMaterial::Transparent(t),
+            attributes,
+        } = key_value_of(&unwrap_value(&r, &kek_bytes, false), v)
+        else {
+            panic!("{v}: not a Transparent Key Value")
+        };
+        assert_eq!(t.key.as_ref().unwrap().as_slice(), plain.as_slice());
+        assert_eq!(
+            attributes,
+            vec![
+                Attribute::CryptographicAlgorithm(CryptographicAlgorithm::AES),
+                Attribute::Name(Name {
+                    name_value: "payload".into(),
+                    name_type: NameType::UninterpretedTextString,
+                }),
+            ],
+            "{v}"
+        );
+
+        // The audit record of a wrapped Get names the key and the key it left under.
+        let last = audit_log(&store).pop().unwrap();
+        assert_eq!(last.operation, "Get");
+        assert_eq!(last.unique_identifiers, vec![uid.clone(), kek.clone()]);
+    }
+
+    // A Sensitive key (1.4 and later) leaves the server wrapped, and only wrapped.
+    let v = KmipVersion::V2_1;
+    let kms = kms();
+    let (kek, kek_bytes) = wrapping_key(&kms, v, vec![]);
+    let uid = created_uid(&one(
+        &kms,
+        v,
+        Operation::Create,
+        create_with(
+            v,
+            256,
+            "sensitive",
+            CryptographicUsageMask::Encrypt,
+            vec![Attribute::Sensitive(true)],
+        ),
+    ));
+    let r = one(&kms, v, Operation::Get, get_req(&uid, None));
+    assert_eq!(reason(&r), Some(ResultReason::Sensitive));
+    let r = one(
+        &kms,
+        v,
+        Operation::Get,
+        wrapped_get(&uid, None, wrap_spec(&kek, None)),
+    );
+    assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+    let KeyValue::Plain {
+        key_material: KeyMaterial::Bytes(b),
+        ..
+    } = key_value_of(&unwrap_value(&r, &kek_bytes, false), v)
+    else {
+        panic!()
+    };
+    assert_eq!(b.as_slice().len(), 32);
+    // Key Wrap Type: the plain key either way (kmipd keeps none wrapped); beside a Key
+    // Wrapping Specification, a contradiction.
+    let kek_plain = |t| {
+        RequestPayload::Get(GetRequest {
+            key_wrap_type: Some(t),
+            ..match get_req(&kek, None) {
+                RequestPayload::Get(g) => g,
+                _ => unreachable!(),
+            }
+        })
+    };
+    for t in [KeyWrapType::NotWrapped, KeyWrapType::AsRegistered] {
+        let r = one(&kms, v, Operation::Get, kek_plain(t));
+        assert_eq!(key_bytes(&r), kek_bytes, "{t:?}");
+    }
+    let RequestPayload::Get(mut both) = wrapped_get(&uid, None, wrap_spec(&kek, None)) else {
+        unreachable!()
+    };
+    both.key_wrap_type = Some(KeyWrapType::NotWrapped);
+    let r = one(&kms, v, Operation::Get, RequestPayload::Get(both));
+    assert_eq!(reason(&r), Some(ResultReason::InvalidField));
+}
+
+/// Every refusal of a wrapped Get, with its Result Reason (2.1 §6.1.19.1), and the 1.x
+/// reasons for the ones 1.x lacks.
+#[test]
+fn wrapped_get_refuses_with_the_spec_reasons() {
+    let v = KmipVersion::V2_1;
+    let kms = kms();
+    let (kek, _) = wrapping_key(&kms, v, vec![]);
+    let uid = create_key(&kms, v, 256, "payload");
+    let get = |spec: KeyWrappingSpecification| {
+        one(&kms, v, Operation::Get, wrapped_get(&uid, None, spec))
+    };
+    let expect = |r: ResponseBatchItem, want: ResultReason, why: &str| {
+        assert_eq!(
+            r.result_status,
+            ResultStatus::OperationFailed,
+            "{why}: {r:?}"
+        );
+        assert_eq!(reason(&r), Some(want), "{why}: {:?}", r.result_message);
+    };
+
+    expect(
+        get(wrap_spec("no-such-key", None)),
+        ResultReason::WrappingObjectNotFound,
+        "missing wrapping key",
+    );
+    let r = one(
+        &kms,
+        KmipVersion::V1_4,
+        Operation::Get,
+        wrapped_get(&uid, None, wrap_spec("no-such-key", None)),
+    );
+    expect(r, ResultReason::ItemNotFound, "missing wrapping key, 1.4");
+
+    // A key of the wrong use, one not yet Active, one past its Protect Stop Date.
+    let not_for_wrapping = create_key(&kms, v, 256, "encrypt-only");
+    one(
+        &kms,
+        v,
+        Operation::Activate,
+        RequestPayload::Activate(uid_req(Some(&not_for_wrapping))),
+    );
+    expect(
+        get(wrap_spec(&not_for_wrapping, None)),
+        ResultReason::IncompatibleCryptographicUsageMask,
+        "no Wrap Key bit",
+    );
+    let pre_active = created_uid(&one(
+        &kms,
+        v,
+        Operation::Create,
+        create_with(v, 256, "later", CryptographicUsageMask::WrapKey, vec![]),
+    ));
+    expect(
+        get(wrap_spec(&pre_active, None)),
+        ResultReason::WrongKeyLifecycleState,
+        "Pre-Active wrapping key",
+    );
+    let (stopped, _) = wrapping_key(&kms, v, vec![Attribute::ProtectStopDate(DateTime(NOW - 1))]);
+    expect(
+        get(wrap_spec(&stopped, None)),
+        ResultReason::WrongKeyLifecycleState,
+        "past the Protect Stop Date",
+    );
+
+    // Parameters: a mode that is no key wrap; one the key's Cryptographic Parameters do not
+    // allow.
+    expect(
+        get(wrap_spec(&kek, Some(BlockCipherMode::GCM))),
+        ResultReason::BadCryptographicParameters,
+        "GCM",
+    );
+    let (kwp_only, _) = wrapping_key(
+        &kms,
+        v,
+        vec![Attribute::CryptographicParameters(super::wrap::mode_only(
+            BlockCipherMode::AESKeyWrapPadding,
+        ))],
+    );
+    expect(
+        get(wrap_spec(&kwp_only, Some(BlockCipherMode::NISTKeyWrap))),
+        ResultReason::BadCryptographicParameters,
+        "a mode the key does not allow",
+    );
+    assert_eq!(
+        get(wrap_spec(&kwp_only, None)).result_status,
+        ResultStatus::Success,
+        "the key's own mode"
+    );
+
+    // Methods and structure.
+    let mut spec = wrap_spec(&kek, None);
+    spec.wrapping_method = WrappingMethod::MACSign;
+    expect(get(spec), ResultReason::FeatureNotSupported, "MAC/sign");
+    let mut spec = wrap_spec(&kek, None);
+    spec.encryption_key_information = None;
+    expect(get(spec), ResultReason::InvalidField, "no key information");
+    let mut spec = wrap_spec(&kek, None);
+    spec.encoding_option = Some(EncodingOption::NoEncoding);
+    spec.attribute_name = vec!["Name".into()];
+    expect(
+        get(spec),
+        ResultReason::EncodingOptionError,
+        "No Encoding with attribute names",
+    );
+    let mut spec = wrap_spec(&kek, None);
+    spec.encoding_option = Some(EncodingOption::NoEncoding);
+    let r = one(
+        &kms,
+        v,
+        Operation::Get,
+        wrapped_get(&uid, Some(KeyFormatType::TransparentSymmetricKey), spec),
+    );
+    expect(
+        r,
+        ResultReason::EncodingOptionError,
+        "No Encoding of a structure",
+    );
+
+    // The object itself: not Extractable is never returned, wrapped or not.
+    one(
+        &kms,
+        v,
+        Operation::ModifyAttribute,
+        modify(&uid, Attribute::Extractable(false)),
+    );
+    expect(
+        get(wrap_spec(&kek, None)),
+        ResultReason::NotExtractable,
+        "not Extractable",
+    );
+
+    // Secret Data has a Key Block and is wrapped; an Opaque Object has none.
+    let register = |object: Object| {
+        created_uid_of_register(&one(
+            &kms,
+            v,
+            Operation::Register,
+            RequestPayload::Register(RegisterRequest {
+                object_type: object.object_type(),
+                template_attribute: None,
+                attributes: Some(Attributes(vec![])),
+                object: Some(object),
+                protection_storage_masks: None,
+            }),
+        ))
+    };
+    let secret = register(Object::SecretData(SecretData {
+        secret_data_type: SecretDataType::Password,
+        key_block: KeyBlock {
+            key_format_type: KeyFormatType::Opaque,
+            key_compression_type: None,
+            key_value: Some(KeyValue::Plain {
+                key_material: KeyMaterial::Bytes(KeyBytes::new(b"correct horse".to_vec())),
+                attributes: vec![],
+            }),
+            cryptographic_algorithm: None,
+            cryptographic_length: None,
+            key_wrapping_data: None,
+        },
+    }));
+    let r = one(
+        &kms,
+        v,
+        Operation::Get,
+        wrapped_get(&secret, None, wrap_spec(&kek, None)),
+    );
+    assert!(
+        matches!(got_block(&r).key_value, Some(KeyValue::Wrapped(_))),
+        "{r:?}"
+    );
+    // 13 bytes: NIST Key Wrap cannot take them bare, AES Key Wrap Padding can.
+    let mut spec = wrap_spec(&kek, Some(BlockCipherMode::NISTKeyWrap));
+    spec.encoding_option = Some(EncodingOption::NoEncoding);
+    expect(
+        one(
+            &kms,
+            v,
+            Operation::Get,
+            wrapped_get(&secret, None, spec.clone()),
+        ),
+        ResultReason::BadCryptographicParameters,
+        "13 bytes under NIST Key Wrap",
+    );
+    spec.encryption_key_information =
+        wrap_spec(&kek, Some(BlockCipherMode::AESKeyWrapPadding)).encryption_key_information;
+    let r = one(&kms, v, Operation::Get, wrapped_get(&secret, None, spec));
+    assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+    let opaque = register(Object::OpaqueObject(OpaqueObject {
+        opaque_data_type: OpaqueDataType::Unknown(0x8000_0001),
+        opaque_data_value: KeyBytes::new(vec![9; 16]),
+    }));
+    expect(
+        one(
+            &kms,
+            v,
+            Operation::Get,
+            wrapped_get(&opaque, None, wrap_spec(&kek, None)),
+        ),
+        ResultReason::InvalidObjectType,
+        "an Opaque Object",
+    );
+
+    // Another client's wrapping key is not Alice's to use.
+    let bob = Principal::new("bob");
+    let mut r = send(
+        &kms,
+        &bob,
+        header(v, 1),
+        vec![item(
+            Operation::Create,
+            create_with(v, 256, "bob's", CryptographicUsageMask::WrapKey, vec![]),
+        )],
+    );
+    let bobs = created_uid(&r.batch_item.remove(0));
+    let mine = create_key(&kms, v, 256, "mine");
+    let r = one(
+        &kms,
+        v,
+        Operation::Get,
+        wrapped_get(&mine, None, wrap_spec(&bobs, None)),
+    );
+    expect(
+        r,
+        ResultReason::PermissionDenied,
+        "another client's wrapping key",
+    );
+
+    // A destroyed wrapping key.
+    let (gone, _) = wrapping_key(&kms, v, vec![]);
+    let revoke = one(
+        &kms,
+        v,
+        Operation::Revoke,
+        RequestPayload::Revoke(RevokeRequest {
+            unique_identifier: Some(gone.clone()),
+            revocation_reason: RevocationReason {
+                revocation_reason_code: RevocationReasonCode::CessationOfOperation,
+                revocation_message: None,
+            },
+            compromise_occurrence_date: None,
+        }),
+    );
+    assert_eq!(revoke.result_status, ResultStatus::Success, "{revoke:?}");
+    expect(
+        one(
+            &kms,
+            v,
+            Operation::Get,
+            wrapped_get(&mine, None, wrap_spec(&gone, None)),
+        ),
+        ResultReason::WrongKeyLifecycleState,
+        "Deactivated wrapping key",
+    );
+    let r = one(
+        &kms,
+        v,
+        Operation::Destroy,
+        RequestPayload::Destroy(uid_req(Some(&gone))),
+    );
+    assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+    expect(
+        one(
+            &kms,
+            v,
+            Operation::Get,
+            wrapped_get(&mine, None, wrap_spec(&gone, None)),
+        ),
+        ResultReason::WrappingObjectDestroyed,
+        "destroyed wrapping key",
+    );
 }
