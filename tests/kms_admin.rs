@@ -319,11 +319,12 @@ fn the_server_moves_states_when_their_dates_come() {
     }
 }
 
-/// Get with a Key Wrapping Specification against the binary (redb file, file master key,
-/// mTLS), in 1.4 and 2.1: a registered key wrapped under a registered Wrap Key key with NIST
-/// Key Wrap and No Encoding is the answer RFC 3394 publishes for those bytes (§4.6); the
-/// default, TTLV Encoding, unwraps to the Key Value; a Sensitive key leaves wrapped only; and
-/// the audit log names both keys of the wrapped Get.
+/// Key wrapping against the binary (redb file, file master key, mTLS), in 1.4 and 2.1: a
+/// registered key wrapped by Get under a registered Wrap Key key with NIST Key Wrap and No
+/// Encoding is the answer RFC 3394 publishes for those bytes (§4.6); the default, TTLV
+/// Encoding, unwraps to the Key Value; a Sensitive key leaves wrapped only; the published
+/// wrapped bytes registered are unwrapped to the key data; and the audit log names both keys
+/// of a wrapped Get.
 #[test]
 fn a_key_leaves_the_server_wrapped_under_another() {
     use kmipd::kmip::attributes::{Attribute, CryptographicParameters};
@@ -465,7 +466,48 @@ fn a_key_leaves_the_server_wrapped_under_another() {
             },
             "{v}"
         );
-        logged.push((uid, kek_uid));
+        logged.push((uid, kek_uid.clone()));
+
+        // The other way: the published wrapped bytes registered under the same key are
+        // unwrapped (Unwrap Mode Processed) and Get gives the key data back in the clear, and
+        // As Registered the very bytes registered.
+        let mut imported = symmetric_key(&key);
+        if let Object::SymmetricKey(k) = &mut imported {
+            k.key_block.key_value = Some(KeyValue::Wrapped(KeyBytes::new(published.clone())));
+            k.key_block.key_wrapping_data = Some(KeyWrappingData {
+                wrapping_method: WrappingMethod::Encrypt,
+                encryption_key_information: Some(EncryptionKeyInformation {
+                    unique_identifier: kek_uid.clone(),
+                    cryptographic_parameters: Some(nist_key_wrap.clone()),
+                }),
+                mac_signature_key_information: None,
+                mac_signature: None,
+                iv_counter_nonce: None,
+                encoding_option: Some(EncodingOption::NoEncoding),
+            });
+        }
+        let uid = rt.block_on(c.register(
+            v,
+            imported,
+            vec![Attribute::CryptographicUsageMask(
+                CryptographicUsageMask::Encrypt,
+            )],
+        ));
+        assert_eq!(key_bytes(&rt.block_on(c.get(v, &uid, None))), key, "{v}");
+        let ResponsePayload::Get(g) = rt.block_on(c.ok(
+            v,
+            Operation::Get,
+            RequestPayload::Get(GetRequest {
+                unique_identifier: Some(uid.clone()),
+                key_format_type: None,
+                key_wrap_type: Some(KeyWrapType::AsRegistered),
+                key_compression_type: None,
+                key_wrapping_specification: None,
+            }),
+        )) else {
+            panic!()
+        };
+        assert_eq!(wrapped_bytes(&g).0, published, "{v}: As Registered");
     }
     drop(c);
     assert!(daemon.stop().success());

@@ -387,6 +387,11 @@ impl Attribute {
     pub fn exists_in(&self, version: KmipVersion) -> bool {
         match self {
             Attribute::Vendor(_) => true,
+            // A Link whose Link Type the version lacks (Wrapping Key Link is 2.0's) is no Link
+            // a client of that version can read: PyKMIP's 1.x decoder fails on the whole answer.
+            Attribute::Link(l) => {
+                attribute_exists_in(Tag::Link, version) && l.link_type.exists_in(version)
+            }
             other => attribute_exists_in(other.tag(), version),
         }
     }

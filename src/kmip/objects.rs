@@ -379,6 +379,19 @@ impl Object {
         }
     }
 
+    /// The Key Block, for the objects that have one, to change.
+    pub fn key_block_mut(&mut self) -> Option<&mut KeyBlock> {
+        match self {
+            Object::PGPKey(o) => Some(&mut o.key_block),
+            Object::PrivateKey(o) => Some(&mut o.key_block),
+            Object::PublicKey(o) => Some(&mut o.key_block),
+            Object::SecretData(o) => Some(&mut o.key_block),
+            Object::SplitKey(o) => Some(&mut o.key_block),
+            Object::SymmetricKey(o) => Some(&mut o.key_block),
+            _ => None,
+        }
+    }
+
     /// The Key Block, for the objects that have one.
     pub fn key_block(&self) -> Option<&KeyBlock> {
         match self {

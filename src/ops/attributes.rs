@@ -183,6 +183,38 @@ fn store_protection_defaults(object: &mut crate::store::ManagedObject) {
     }
 }
 
+/// The attributes PyKMIP 0.11's KMIP 2.0 decoder reads (`create_attribute_value_by_enum`);
+/// it raises on any other, failing the whole Get Attributes answer.
+const PYKMIP_2_0_READS: &[Tag] = &[
+    Tag::UniqueIdentifier,
+    Tag::Name,
+    Tag::ObjectType,
+    Tag::CryptographicAlgorithm,
+    Tag::CryptographicLength,
+    Tag::CryptographicParameters,
+    Tag::CertificateLength,
+    Tag::Digest,
+    Tag::OperationPolicyName,
+    Tag::CryptographicUsageMask,
+    Tag::LeaseTime,
+    Tag::State,
+    Tag::InitialDate,
+    Tag::ActivationDate,
+    Tag::ProcessStartDate,
+    Tag::ProtectStopDate,
+    Tag::DeactivationDate,
+    Tag::DestroyDate,
+    Tag::CompromiseOccurrenceDate,
+    Tag::CompromiseDate,
+    Tag::ArchiveDate,
+    Tag::ObjectGroup,
+    Tag::Fresh,
+    Tag::ApplicationSpecificInformation,
+    Tag::ContactInformation,
+    Tag::LastChangeDate,
+    Tag::Sensitive,
+];
+
 /// 2.1 §6.1.20 Get Attributes: all attributes, or those named.
 pub fn get_attributes(
     request: &GetAttributesRequest,
@@ -196,26 +228,25 @@ pub fn get_attributes(
         let mut all = stored;
         if ctx.cx.version == KmipVersion::V2_0 {
             // PyKMIP's KMIP 2.0 client (0.11) fails on the whole answer when it meets an
-            // attribute its decoder lacks; these eight it lacks. A 2.0 client still gets
-            // them by naming them; 2.1 and 1.x clients get them in every answer.
+            // attribute its 2.0 decoder lacks, and it lacks most of what 2.0 added and more
+            // (Revocation Reason, Link, vendor attributes, Always Sensitive, ...): a 2.0 answer
+            // naming no attributes holds only those it reads. A 2.0 client still gets the
+            // others by naming them; 2.1 and 1.x clients get them in every answer.
+            all.retain(|a| PYKMIP_2_0_READS.contains(&a.tag()));
+        }
+        if ctx.cx.is_1x() {
+            // Its KMIP 1.x decoder (`create_attribute_value`) has no reader for Revocation
+            // Reason, Link or Random Number Generator (1.3 and later) and fails the same way,
+            // so a 1.x client reading every attribute of a revoked key would get nothing;
+            // named, they are returned.
             all.retain(|a| {
                 !matches!(
                     a,
-                    Attribute::AlwaysSensitive(_)
-                        | Attribute::Extractable(_)
-                        | Attribute::NeverExtractable(_)
+                    Attribute::RevocationReason(_)
+                        | Attribute::Link(_)
                         | Attribute::RandomNumberGenerator(_)
-                        | Attribute::KeyFormatType(_)
-                        | Attribute::ShortUniqueIdentifier(_)
-                        | Attribute::ProtectionStorageMask(_)
-                        | Attribute::OriginalCreationDate(_)
                 )
             });
-        }
-        if matches!(ctx.cx.version, KmipVersion::V1_3 | KmipVersion::V1_4) {
-            // Its KMIP 1.x decoder lacks Random Number Generator (1.3 and later) and fails
-            // the same way; named, it is returned.
-            all.retain(|a| !matches!(a, Attribute::RandomNumberGenerator(_)));
         }
         all
     } else {

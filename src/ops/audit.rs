@@ -34,6 +34,12 @@ pub(super) fn events(
             {
                 uids.push(uid.to_string());
             }
+            // A key registered wrapped names the key that unwrapped it.
+            if answer.result_status == ResultStatus::Success
+                && let Some(RequestPayload::Register(r)) = request.map(|r| &r.request_payload)
+            {
+                uids.extend(r.object.as_ref().and_then(wrapping_uid));
+            }
             let reason = match answer.result_status {
                 ResultStatus::Success => None,
                 _ => answer.result_reason,
@@ -94,14 +100,7 @@ fn response_uids(payload: &ResponsePayload) -> Vec<String> {
         // A wrapped key names its wrapping key too: the audit log says which key left
         // under which.
         P::Get(p) => std::iter::once(p.unique_identifier.clone())
-            .chain(
-                p.object
-                    .as_ref()
-                    .and_then(|o| o.key_block())
-                    .and_then(|b| b.key_wrapping_data.as_ref())
-                    .and_then(|d| d.encryption_key_information.as_ref())
-                    .map(|i| i.unique_identifier.clone()),
-            )
+            .chain(p.object.as_ref().and_then(wrapping_uid))
             .collect(),
         P::GetAttributes(p) => one(&p.unique_identifier),
         P::GetAttributeList(p) => one(&p.unique_identifier),
@@ -115,6 +114,17 @@ fn response_uids(payload: &ResponsePayload) -> Vec<String> {
         ],
         _ => Vec::new(),
     }
+}
+
+/// The Unique Identifier of the key that wraps `object`, if it travels wrapped.
+fn wrapping_uid(object: &crate::kmip::objects::Object) -> Option<String> {
+    object
+        .key_block()?
+        .key_wrapping_data
+        .as_ref()?
+        .encryption_key_information
+        .as_ref()
+        .map(|i| i.unique_identifier.clone())
 }
 
 fn request_uid(payload: &RequestPayload) -> Option<&str> {

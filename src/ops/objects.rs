@@ -394,10 +394,11 @@ fn raw_material(object: &Object) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, 
             _ => None,
         });
     };
-    if block.key_wrapping_data.is_some() || block.key_compression_type.is_some() {
+    // (A wrapped key was unwrapped before: `wrap::unwrap_registered`.)
+    if block.key_compression_type.is_some() {
         return Err(OpError::new(
             ResultReason::FeatureNotSupported,
-            "wrapped or compressed key material cannot be registered",
+            "compressed key material cannot be registered",
         ));
     }
     match &block.key_value {
@@ -452,6 +453,10 @@ pub fn register(
     no_templates(request.template_attribute.as_ref())?;
     protection_available(request.protection_storage_masks.as_ref())?;
     let mut client = request.attributes();
+    // A wrapped key is unwrapped now (Unwrap Mode Processed) and registered like any other;
+    // the way it came is kept with it for Get As Registered.
+    let unwrapped = super::wrap::unwrap_registered(object, ctx)?;
+    let object = unwrapped.as_ref().map_or(object, |u| &u.object);
     let material = raw_material(object)?;
     // 2.1 §4.26: the format it was registered in, returned by a Get that names none.
     if let Some(format) = object.key_block().map(|b| b.key_format_type) {
@@ -474,7 +479,7 @@ pub fn register(
             }
         }
     }
-    let stored = match object {
+    let mut stored = match object {
         Object::SymmetricKey(k) => {
             let bytes = material.clone().unwrap_or_default();
             let algorithm = k
@@ -536,7 +541,7 @@ pub fn register(
         }
     };
     let uid = new_unique_identifier()?;
-    let attributes = initial_attributes(
+    let mut attributes = initial_attributes(
         &uid,
         request.object_type,
         client,
@@ -544,6 +549,19 @@ pub fn register(
         ctx.now,
         Operation::Register,
     )?;
+    if let Some(u) = unwrapped {
+        // 2.1 §6.1.43: "the server SHALL create a Link attribute of Link Type Wrapping Key
+        // Link pointing to the Managed Object with which the Managed Object being registered
+        // is wrapped". The Key Wrapping Data stays with the (unwrapped) key block, sealed with
+        // it, for Get As Registered; Get never sends it otherwise.
+        attributes.push(Attribute::Link(crate::kmip::attributes::Link {
+            link_type: LinkType::WrappingKeyLink,
+            linked_object_identifier: u.wrapped_by,
+        }));
+        if let Some(block) = stored.key_block_mut() {
+            block.key_wrapping_data = Some(u.data);
+        }
+    }
     ctx.txn.put_new(ManagedObject {
         unique_identifier: uid.clone(),
         object_type: request.object_type,
@@ -566,19 +584,25 @@ pub fn register(
 pub fn get(request: &GetRequest, ctx: &mut OpCtx<'_, '_>) -> Result<GetResponse, OpError> {
     let uid = ctx.uid(&request.unique_identifier)?;
     let managed = ctx.object_only(&uid, Operation::Get)?;
-    let wrapping = super::wrap::requested(request)?;
+    let wanted = super::wrap::requested(request)?;
     if request.key_compression_type.is_some() {
         return Err(OpError::new(
             ResultReason::KeyCompressionTypeNotSupported,
             "key compression is not supported",
         ));
     }
-    let object = managed.object.ok_or_else(|| {
+    let mut object = managed.object.ok_or_else(|| {
         OpError::new(
             ResultReason::ObjectDestroyed,
             format!("object {uid} has been destroyed"),
         )
     })?;
+    let registered = super::wrap::take_registered(&mut object);
+    let wrapping = match wanted {
+        super::wrap::Wanted::Clear => None,
+        super::wrap::Wanted::Wrapped(spec) => Some(spec),
+        super::wrap::Wanted::AsRegistered => registered.as_ref(),
+    };
     // 2.1 §4.23, §4.55: the value of a non-Extractable object never leaves the server, and
     // that of a Sensitive one only wrapped.
     if !managed.extractable {

@@ -105,7 +105,8 @@ pub fn query(request: &QueryRequest, ctx: &OpCtx<'_, '_>) -> QueryResponse {
                     attestation_capability: Some(false),
                     batch_undo_capability: (version >= KmipVersion::V1_4).then_some(true),
                     batch_continue_capability: (version >= KmipVersion::V1_4).then_some(true),
-                    unwrap_mode: None,
+                    // A wrapped key is unwrapped at Register and kept unwrapped.
+                    unwrap_mode: Some(UnwrapMode::Processed),
                     destroy_action: None,
                     shredding_algorithm: None,
                     rng_mode: None,

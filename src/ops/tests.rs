@@ -3044,3 +3044,440 @@ fn wrapped_get_refuses_with_the_spec_reasons() {
         "destroyed wrapping key",
     );
 }
+
+/// A Register of `object` (a Symmetric Key) with `attrs`, in `version`'s shape.
+fn register_key(version: KmipVersion, object: Object, attrs: Vec<Attribute>) -> RequestPayload {
+    let (template_attribute, attributes) = if version.is_1x() {
+        (
+            Some(TemplateAttribute {
+                name: vec![],
+                attribute: attrs.into_iter().map(Into::into).collect(),
+            }),
+            None,
+        )
+    } else {
+        (None, Some(Attributes(attrs)))
+    };
+    RequestPayload::Register(RegisterRequest {
+        object_type: object.object_type(),
+        template_attribute,
+        attributes,
+        object: Some(object),
+        protection_storage_masks: None,
+    })
+}
+
+/// An AES-256 Symmetric Key whose Key Value is `value`, wrapped as `data` says.
+fn wrapped_key(value: KeyValue, data: KeyWrappingData) -> Object {
+    Object::SymmetricKey(SymmetricKey {
+        key_block: KeyBlock {
+            key_format_type: KeyFormatType::Raw,
+            key_compression_type: None,
+            key_value: Some(value),
+            cryptographic_algorithm: Some(CryptographicAlgorithm::AES),
+            cryptographic_length: Some(256),
+            key_wrapping_data: Some(data),
+        },
+    })
+}
+
+/// Key Wrapping Data: Encrypt under `kek` with NIST Key Wrap and `encoding`.
+fn wrapping_data(kek: &str, encoding: Option<EncodingOption>) -> KeyWrappingData {
+    KeyWrappingData {
+        wrapping_method: WrappingMethod::Encrypt,
+        encryption_key_information: Some(EncryptionKeyInformation {
+            unique_identifier: kek.into(),
+            cryptographic_parameters: Some(super::wrap::mode_only(BlockCipherMode::NISTKeyWrap)),
+        }),
+        mac_signature_key_information: None,
+        mac_signature: None,
+        iv_counter_nonce: None,
+        encoding_option: encoding,
+    }
+}
+
+/// 2.1 §6.1.43: a key registered wrapped is unwrapped with the key it names (Unwrap Mode
+/// Processed, as Query says), linked to it (Wrapping Key Link, 2.x only), digested and kept
+/// like any key; Get gives it in the clear, and As Registered the very bytes registered. Both
+/// encodings, PyKMIP's layout, 1.4 and 2.1.
+#[test]
+fn register_unwraps_a_wrapped_key() {
+    use aes_kw::{KeyInit, KwAes256};
+    for v in [KmipVersion::V1_4, KmipVersion::V2_1] {
+        let store = Arc::new(MemoryStore::new());
+        let kms = Kms::new(store.clone());
+        let (kek, kek_bytes) = wrapping_key(&kms, v, vec![]);
+        let key = [0x5Au8; 32];
+        let wrap = |plain: &[u8]| {
+            let mut out = vec![0u8; plain.len() + 8];
+            KwAes256::new(kek_bytes.as_slice().try_into().unwrap())
+                .wrap_key(plain, &mut out)
+                .unwrap();
+            KeyBytes::new(out)
+        };
+        let ttlv_value = crate::kmip::codec::to_bytes(
+            &KeyValue::Plain {
+                key_material: KeyMaterial::Bytes(KeyBytes::new(key.to_vec())),
+                attributes: vec![],
+            },
+            Tag::KeyValue,
+            &Cx::new(v),
+        );
+        for (what, value, encoding) in [
+            (
+                "No Encoding",
+                KeyValue::Wrapped(wrap(&key)),
+                Some(EncodingOption::NoEncoding),
+            ),
+            ("TTLV Encoding", KeyValue::Wrapped(wrap(&ttlv_value)), None),
+            (
+                "PyKMIP's layout",
+                KeyValue::Plain {
+                    key_material: KeyMaterial::Bytes(wrap(&key)),
+                    attributes: vec![],
+                },
+                Some(EncodingOption::NoEncoding),
+            ),
+        ] {
+            let data = wrapping_data(&kek, encoding);
+            let r = one(
+                &kms,
+                v,
+                Operation::Register,
+                register_key(
+                    v,
+                    wrapped_key(value.clone(), data.clone()),
+                    vec![Attribute::CryptographicUsageMask(
+                        CryptographicUsageMask::Encrypt,
+                    )],
+                ),
+            );
+            assert_eq!(r.result_status, ResultStatus::Success, "{v} {what}: {r:?}");
+            let uid = created_uid_of_register(&r);
+            let plain = one(&kms, v, Operation::Get, get_req(&uid, None));
+            assert_eq!(key_bytes(&plain), key, "{v} {what}");
+            assert!(got_block(&plain).key_wrapping_data.is_none());
+            let attrs = all_attributes(&kms, v, &uid);
+            assert!(
+                attrs.contains(&Attribute::Digest(crate::kmip::attributes::Digest {
+                    hashing_algorithm: HashingAlgorithm::SHA_256,
+                    digest_value: Some(ByteString(
+                        <sha2::Sha256 as sha2::Digest>::digest(key).to_vec()
+                    )),
+                    key_format_type: Some(KeyFormatType::Raw),
+                })),
+                "{v} {what}: {attrs:?}"
+            );
+            let link = Attribute::Link(crate::kmip::attributes::Link {
+                link_type: LinkType::WrappingKeyLink,
+                linked_object_identifier: kek.clone(),
+            });
+            // 1.x has no Wrapping Key Link: kept, not shown.
+            assert_eq!(attrs.contains(&link), !v.is_1x(), "{v} {what}: {attrs:?}");
+            // As Registered: wrapped again, the same bytes and the same Key Wrapping Data.
+            let r = one(
+                &kms,
+                v,
+                Operation::Get,
+                RequestPayload::Get(GetRequest {
+                    key_wrap_type: Some(KeyWrapType::AsRegistered),
+                    ..match get_req(&uid, None) {
+                        RequestPayload::Get(g) => g,
+                        _ => unreachable!(),
+                    }
+                }),
+            );
+            assert_eq!(r.result_status, ResultStatus::Success, "{v} {what}: {r:?}");
+            let block = got_block(&r);
+            let registered = match &value {
+                KeyValue::Plain {
+                    key_material: KeyMaterial::Bytes(b),
+                    ..
+                } => KeyValue::Wrapped(b.clone()),
+                other => other.clone(),
+            };
+            assert_eq!(block.key_value.as_ref(), Some(&registered), "{v} {what}");
+            assert_eq!(block.key_wrapping_data.as_ref(), Some(&data), "{v} {what}");
+        }
+        // The audit records of a wrapped Register name the key that unwrapped it.
+        let registered: Vec<_> = audit_log(&store)
+            .into_iter()
+            .filter(|e| e.operation == "Register")
+            .collect();
+        assert_eq!(registered.len(), 3);
+        assert!(
+            registered
+                .iter()
+                .all(|e| e.unique_identifiers.len() == 2 && e.unique_identifiers[1] == kek)
+        );
+        // A key registered in the clear comes back As Registered in the clear.
+        let r = one(
+            &kms,
+            v,
+            Operation::Get,
+            RequestPayload::Get(GetRequest {
+                key_wrap_type: Some(KeyWrapType::AsRegistered),
+                ..match get_req(&kek, None) {
+                    RequestPayload::Get(g) => g,
+                    _ => unreachable!(),
+                }
+            }),
+        );
+        assert_eq!(key_bytes(&r), kek_bytes);
+        // Query says so.
+        let r = one(
+            &kms,
+            v,
+            Operation::Query,
+            RequestPayload::Query(QueryRequest {
+                query_function: vec![QueryFunction::QueryCapabilities],
+            }),
+        );
+        let Some(ResponsePayload::Query(q)) = r.response_payload else {
+            panic!("{r:?}")
+        };
+        assert_eq!(
+            q.capability_information[0].unwrap_mode,
+            Some(UnwrapMode::Processed)
+        );
+    }
+}
+
+/// Every refusal of a Register of a wrapped key, with its Result Reason.
+#[test]
+fn register_of_a_wrapped_key_refuses_with_the_spec_reasons() {
+    let v = KmipVersion::V2_1;
+    let kms = kms();
+    let (kek, _) = wrapping_key(&kms, v, vec![]);
+    let (other, other_bytes) = wrapping_key(&kms, v, vec![]);
+    let under_other = |plain: &[u8]| {
+        use aes_kw::{KeyInit, KwAes256};
+        let mut out = vec![0u8; plain.len() + 8];
+        KwAes256::new(other_bytes.as_slice().try_into().unwrap())
+            .wrap_key(plain, &mut out)
+            .unwrap();
+        KeyValue::Wrapped(KeyBytes::new(out))
+    };
+    let no_encoding = Some(EncodingOption::NoEncoding);
+    let register = |value: KeyValue, data: KeyWrappingData| {
+        one(
+            &kms,
+            v,
+            Operation::Register,
+            register_key(v, wrapped_key(value, data), vec![]),
+        )
+    };
+    let expect = |r: ResponseBatchItem, want: ResultReason, why: &str| {
+        assert_eq!(
+            r.result_status,
+            ResultStatus::OperationFailed,
+            "{why}: {r:?}"
+        );
+        assert_eq!(reason(&r), Some(want), "{why}: {:?}", r.result_message);
+    };
+    let key = [3u8; 32];
+
+    // Wrapped under another key than the one named: the integrity check fails.
+    expect(
+        register(under_other(&key), wrapping_data(&kek, no_encoding)),
+        ResultReason::CryptographicFailure,
+        "the wrong wrapping key",
+    );
+    // The right one: registered.
+    assert_eq!(
+        register(under_other(&key), wrapping_data(&other, no_encoding)).result_status,
+        ResultStatus::Success
+    );
+    expect(
+        register(under_other(&key), wrapping_data("no-such-key", no_encoding)),
+        ResultReason::WrappingObjectNotFound,
+        "a missing wrapping key",
+    );
+    // TTLV Encoding declared over bytes that are not a Key Value.
+    expect(
+        register(under_other(&key), wrapping_data(&other, None)),
+        ResultReason::InvalidField,
+        "not TTLV",
+    );
+    // Key Wrapping Data over a Key Value that is not wrapped.
+    expect(
+        register(
+            KeyValue::Plain {
+                key_material: KeyMaterial::Bytes(KeyBytes::new(key.to_vec())),
+                attributes: vec![],
+            },
+            wrapping_data(&other, None),
+        ),
+        ResultReason::InvalidField,
+        "a structure under TTLV Encoding",
+    );
+    let mut data = wrapping_data(&other, no_encoding);
+    data.iv_counter_nonce = Some(ByteString(vec![0; 8]));
+    expect(
+        register(under_other(&key), data),
+        ResultReason::BadCryptographicParameters,
+        "an IV for AES key wrap",
+    );
+    let mut data = wrapping_data(&other, no_encoding);
+    data.wrapping_method = WrappingMethod::MACSign;
+    expect(
+        register(under_other(&key), data),
+        ResultReason::FeatureNotSupported,
+        "MAC/sign",
+    );
+    let mut data = wrapping_data(&other, no_encoding);
+    data.encryption_key_information = None;
+    expect(
+        register(under_other(&key), data),
+        ResultReason::InvalidField,
+        "no key information",
+    );
+
+    // Keys that may not unwrap: without Unwrap Key, not yet Active, before the Process Start
+    // Date. A Deactivated key still may (2.1 §4.57: it processes, it does not protect).
+    let wrap_only = created_uid(&one(
+        &kms,
+        v,
+        Operation::Create,
+        create_with(v, 256, "wrap-only", CryptographicUsageMask::WrapKey, vec![]),
+    ));
+    one(
+        &kms,
+        v,
+        Operation::Activate,
+        RequestPayload::Activate(uid_req(Some(&wrap_only))),
+    );
+    expect(
+        register(under_other(&key), wrapping_data(&wrap_only, no_encoding)),
+        ResultReason::IncompatibleCryptographicUsageMask,
+        "no Unwrap Key bit",
+    );
+    let pre_active = created_uid(&one(
+        &kms,
+        v,
+        Operation::Create,
+        create_with(v, 256, "later", CryptographicUsageMask::UnwrapKey, vec![]),
+    ));
+    expect(
+        register(under_other(&key), wrapping_data(&pre_active, no_encoding)),
+        ResultReason::WrongKeyLifecycleState,
+        "a Pre-Active wrapping key",
+    );
+    let (not_yet, _) = wrapping_key(
+        &kms,
+        v,
+        vec![Attribute::ProcessStartDate(DateTime(NOW + 3600))],
+    );
+    expect(
+        register(under_other(&key), wrapping_data(&not_yet, no_encoding)),
+        ResultReason::WrongKeyLifecycleState,
+        "before the Process Start Date",
+    );
+    let r = one(
+        &kms,
+        v,
+        Operation::Revoke,
+        RequestPayload::Revoke(RevokeRequest {
+            unique_identifier: Some(other.clone()),
+            revocation_reason: RevocationReason {
+                revocation_reason_code: RevocationReasonCode::CessationOfOperation,
+                revocation_message: None,
+            },
+            compromise_occurrence_date: None,
+        }),
+    );
+    assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+    assert_eq!(
+        register(under_other(&key), wrapping_data(&other, no_encoding)).result_status,
+        ResultStatus::Success,
+        "a Deactivated key unwraps"
+    );
+}
+
+/// Get Attributes naming none leaves out what PyKMIP 0.11's decoders cannot read (its 1.x
+/// decoder: Revocation Reason, Link, Random Number Generator; its 2.0 decoder: all but the
+/// attributes it knows), so that its `get_attributes()` of a revoked or linked key works;
+/// named, each is returned, and 2.1 gets everything.
+#[test]
+fn all_attributes_leave_out_what_pykmip_cannot_read_and_named_ones_are_returned() {
+    let kms = kms();
+    for v in [
+        KmipVersion::V1_2,
+        KmipVersion::V1_4,
+        KmipVersion::V2_0,
+        KmipVersion::V2_1,
+    ] {
+        let uid = create_key(&kms, v, 256, "revoked");
+        one(
+            &kms,
+            v,
+            Operation::Activate,
+            RequestPayload::Activate(uid_req(Some(&uid))),
+        );
+        let r = one(
+            &kms,
+            v,
+            Operation::Revoke,
+            RequestPayload::Revoke(RevokeRequest {
+                unique_identifier: Some(uid.clone()),
+                revocation_reason: RevocationReason {
+                    revocation_reason_code: RevocationReasonCode::CessationOfOperation,
+                    revocation_message: None,
+                },
+                compromise_occurrence_date: None,
+            }),
+        );
+        assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+        let link = Attribute::Link(crate::kmip::attributes::Link {
+            link_type: LinkType::NextLink,
+            linked_object_identifier: "elsewhere".into(),
+        });
+        let r = one(&kms, v, Operation::AddAttribute, add(&uid, link.clone()));
+        assert_eq!(r.result_status, ResultStatus::Success, "{v}: {r:?}");
+        let all = all_attributes(&kms, v, &uid);
+        let has = |tag: Tag| all.iter().any(|a| a.tag() == tag);
+        let full = v == KmipVersion::V2_1;
+        for tag in [Tag::RevocationReason, Tag::Link] {
+            assert_eq!(has(tag), full, "{v}: {tag} in {all:?}");
+        }
+        assert!(
+            has(Tag::State) && has(Tag::DeactivationDate),
+            "{v}: {all:?}"
+        );
+        if v == KmipVersion::V2_0 {
+            assert!(!has(Tag::OriginalCreationDate) && !has(Tag::AlwaysSensitive));
+        }
+        // Named, they are there.
+        let r = one(
+            &kms,
+            v,
+            Operation::GetAttributes,
+            RequestPayload::GetAttributes(GetAttributesRequest {
+                unique_identifier: Some(uid.clone()),
+                attribute_name: if v.is_1x() {
+                    vec!["Revocation Reason".into(), "Link".into()]
+                } else {
+                    vec![]
+                },
+                attribute_reference: if v.is_1x() {
+                    vec![]
+                } else {
+                    vec![
+                        AttributeReference::Standard(Tag::RevocationReason),
+                        AttributeReference::Standard(Tag::Link),
+                    ]
+                },
+            }),
+        );
+        let Some(ResponsePayload::GetAttributes(g)) = r.response_payload else {
+            panic!("{v}: {r:?}")
+        };
+        let named: Vec<Attribute> = if v.is_1x() {
+            g.attribute.into_iter().map(|a| a.attribute).collect()
+        } else {
+            g.attributes.expect("2.x").0
+        };
+        assert_eq!(named.len(), 2, "{v}: {named:?}");
+        assert_eq!(named[1], link, "{v}");
+    }
+}

@@ -1,8 +1,8 @@
-//! Key wrapping on Get: a Key Wrapping Specification (2.1 §7.18) asks the server to return the
-//! object's Key Value encrypted under another key it holds, described by Key Wrapping Data in
-//! the returned Key Block (§3.3).
+//! Wrapped keys: keys that leave wrapped (Get) and keys that arrive wrapped (Register).
 //!
-//! What kmipd does:
+//! On Get, a Key Wrapping Specification (2.1 §7.18) asks the server to return the object's
+//! Key Value encrypted under another key it holds, described by Key Wrapping Data in the
+//! returned Key Block (§3.3). What kmipd does:
 //! - Wrapping Method **Encrypt** with an **AES** key: Block Cipher Mode **NIST Key Wrap**
 //!   (AES Key Wrap, RFC 3394 / SP 800-38F KW) or **AES Key Wrap Padding** (RFC 5649 / KWP),
 //!   NIST Key Wrap when neither the request nor the wrapping key's Cryptographic Parameters
@@ -29,6 +29,14 @@
 //!
 //! The object being returned keeps its other checks (Get's): a non-Extractable object is never
 //! returned, wrapped or not; a Sensitive one only wrapped (§4.55).
+//!
+//! The other way, **Register of a wrapped key** (a Key Block with Key Wrapping Data, §6.1.43):
+//! kmipd unwraps it with the key named (Unwrap Mode Processed, as Query says), under the same
+//! rules turned round (a key that may unwrap: Active, Deactivated or Compromised, not before
+//! its Process Start Date, with Unwrap Key in its usage mask), links that key to the new
+//! object (Wrapping Key Link) and keeps it unwrapped like any other, its Key Wrapping Data
+//! beside it: Get with Key Wrap Type As Registered wraps it again the same way, which gives
+//! the registered bytes back (AES key wrap is deterministic).
 
 use zeroize::Zeroizing;
 
@@ -42,16 +50,26 @@ use crate::ttlv::Tag;
 /// The Block Cipher Mode used when neither the request nor the wrapping key names one.
 const DEFAULT_MODE: BlockCipherMode = BlockCipherMode::NISTKeyWrap;
 
-/// Checks a Get request's Key Wrap Type against its Key Wrapping Specification and returns the
-/// specification, if the key is to be wrapped. kmipd keeps every object unwrapped (Register
-/// of a wrapped key is refused), so Not Wrapped and As Registered both mean the plain key;
-/// either beside a Key Wrapping Specification contradicts it.
+/// How a Get asks for the key: in the clear, wrapped as its Key Wrapping Specification says,
+/// or as it was registered (Key Wrap Type As Registered).
+pub(super) enum Wanted<'a> {
+    Clear,
+    Wrapped(&'a KeyWrappingSpecification),
+    AsRegistered,
+}
+
+/// Reads a Get request's Key Wrap Type and Key Wrapping Specification. kmipd keeps every key
+/// unwrapped (a key registered wrapped is unwrapped at Register, Unwrap Mode Processed), so
+/// Not Wrapped, or no Key Wrap Type, means the key in the clear; As Registered means wrapped
+/// again as it came if it came wrapped (deterministic: the same bytes), else in the clear.
+/// Either beside a Key Wrapping Specification contradicts it.
 pub(super) fn requested(
     request: &crate::kmip::payloads::GetRequest,
-) -> Result<Option<&KeyWrappingSpecification>, OpError> {
+) -> Result<Wanted<'_>, OpError> {
     match (request.key_wrap_type, &request.key_wrapping_specification) {
-        (None, spec) => Ok(spec.as_ref()),
-        (Some(KeyWrapType::NotWrapped | KeyWrapType::AsRegistered), None) => Ok(None),
+        (None, Some(spec)) => Ok(Wanted::Wrapped(spec)),
+        (None | Some(KeyWrapType::NotWrapped), None) => Ok(Wanted::Clear),
+        (Some(KeyWrapType::AsRegistered), None) => Ok(Wanted::AsRegistered),
         (Some(t @ (KeyWrapType::NotWrapped | KeyWrapType::AsRegistered)), Some(_)) => {
             Err(OpError::new(
                 ResultReason::InvalidField,
@@ -63,6 +81,169 @@ pub(super) fn requested(
             format!("Key Wrap Type {t:?} is not supported"),
         )),
     }
+}
+
+/// Takes the Key Wrapping Data a stored key came with at Register (kept beside its unwrapped
+/// value for As Registered; never sent as such): the specification that wraps it the same way.
+pub(super) fn take_registered(object: &mut Object) -> Option<KeyWrappingSpecification> {
+    let data = object.key_block_mut()?.key_wrapping_data.take()?;
+    Some(KeyWrappingSpecification {
+        wrapping_method: data.wrapping_method,
+        encryption_key_information: data.encryption_key_information,
+        mac_signature_key_information: data.mac_signature_key_information,
+        attribute_name: Vec::new(),
+        encoding_option: data.encoding_option,
+    })
+}
+
+/// The Encoding Option a Key Wrapping Specification or Key Wrapping Data gives: TTLV Encoding
+/// when none (2.1 §3.3, §7.18).
+fn encoding(option: Option<EncodingOption>) -> Result<EncodingOption, OpError> {
+    match option {
+        None | Some(EncodingOption::TTLVEncoding) => Ok(EncodingOption::TTLVEncoding),
+        Some(EncodingOption::NoEncoding) => Ok(EncodingOption::NoEncoding),
+        Some(other) => Err(OpError::new(
+            ResultReason::EncodingOptionError,
+            format!("Encoding Option {other:?} is not supported"),
+        )),
+    }
+}
+
+/// No Encoding carries Key Material bytes; a Transparent format's material is a structure.
+fn bytes_only(encoding: EncodingOption, format: KeyFormatType) -> Result<(), OpError> {
+    // Every Transparent format (2.1 §2.1.7) is a structure; the others are Byte Strings.
+    let structured = format
+        .spec_name()
+        .is_some_and(|n| n.starts_with("Transparent"));
+    if encoding == EncodingOption::NoEncoding && structured {
+        return Err(OpError::new(
+            ResultReason::EncodingOptionError,
+            format!(
+                "No Encoding wraps Key Material bytes; {format:?} material is a structure (use \
+                 Raw, or TTLV Encoding)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the wrapping fields kmipd does not offer: Encrypt only, no MAC/signature key.
+fn encrypt_only(
+    method: WrappingMethod,
+    mac_key: Option<&MACSignatureKeyInformation>,
+) -> Result<(), OpError> {
+    if method != WrappingMethod::Encrypt {
+        return Err(OpError::new(
+            ResultReason::FeatureNotSupported,
+            format!("Wrapping Method {method:?} is not supported; kmipd wraps with Encrypt"),
+        ));
+    }
+    if mac_key.is_some() {
+        return Err(OpError::new(
+            ResultReason::FeatureNotSupported,
+            "MAC/Signature Key Information is not supported; kmipd wraps with Encrypt only",
+        ));
+    }
+    Ok(())
+}
+
+fn key_information(
+    info: Option<&EncryptionKeyInformation>,
+) -> Result<&EncryptionKeyInformation, OpError> {
+    info.ok_or_else(|| {
+        OpError::new(
+            ResultReason::InvalidField,
+            "wrapping needs Encryption Key Information (or MAC/Signature Key Information)",
+        )
+    })
+}
+
+/// 2.1 §6.1.43 Register of a wrapped key, Unwrap Mode Processed: a Key Block that carries Key
+/// Wrapping Data is unwrapped with the wrapping key it names (which must be the client's,
+/// allowed to unwrap now, with Unwrap Key in its usage mask) and kept unwrapped like any key,
+/// so every operation can use it; Get returns it in the clear (if not Sensitive), wrapped as
+/// asked, or As Registered wrapped again the same way. Returns the object with its Key Value in
+/// the clear, or `None` for an object that came unwrapped. The caller links the wrapping key
+/// (Wrapping Key Link, a SHALL of §6.1.43) and keeps the Key Wrapping Data.
+pub(super) fn unwrap_registered(
+    object: &Object,
+    ctx: &mut OpCtx<'_, '_>,
+) -> Result<Option<Unwrapped>, OpError> {
+    let Some(data) = object.key_block().and_then(|b| b.key_wrapping_data.clone()) else {
+        return Ok(None);
+    };
+    encrypt_only(
+        data.wrapping_method,
+        data.mac_signature_key_information.as_ref(),
+    )?;
+    if data.mac_signature.is_some() || data.iv_counter_nonce.is_some() {
+        return Err(OpError::new(
+            ResultReason::BadCryptographicParameters,
+            "AES key wrap takes no IV/Counter/Nonce and no MAC/Signature",
+        ));
+    }
+    let info = key_information(data.encryption_key_information.as_ref())?;
+    let encoding = encoding(data.encoding_option)?;
+    let mut plain = object.clone();
+    let block = plain.key_block_mut().expect("checked above");
+    bytes_only(encoding, block.key_format_type)?;
+    block.key_wrapping_data = None;
+    let wrapped = match block.key_value.take() {
+        Some(KeyValue::Wrapped(wrapped)) => wrapped,
+        // PyKMIP's layout, read as it means it: with No Encoding, the wrapped bytes as the
+        // Key Material of a Key Value structure (2.1 §3.2 wants the Key Value itself to be
+        // the Byte String; docs/clients.md).
+        Some(KeyValue::Plain {
+            key_material: KeyMaterial::Bytes(wrapped),
+            attributes,
+        }) if encoding == EncodingOption::NoEncoding && attributes.is_empty() => wrapped,
+        _ => {
+            return Err(OpError::new(
+                ResultReason::InvalidField,
+                "the Key Block has Key Wrapping Data but no wrapped Key Value (a Byte String)",
+            ));
+        }
+    };
+    let key = wrapping_key(&info.unique_identifier, Purpose::Unwrap, ctx)?;
+    let parameters = parameters(info.cryptographic_parameters.as_ref(), &key.parameters)?;
+    let mode = parameters.block_cipher_mode.unwrap_or(DEFAULT_MODE);
+    let clear = aes_unwrap(&key.bytes, mode, wrapped.as_slice())?;
+    block.key_value = Some(match encoding {
+        EncodingOption::NoEncoding => KeyValue::Plain {
+            key_material: KeyMaterial::Bytes(KeyBytes(clear)),
+            attributes: Vec::new(),
+        },
+        _ => {
+            use crate::kmip::codec::Ttlv as _;
+            let not_a_key_value = || {
+                OpError::new(
+                    ResultReason::InvalidField,
+                    "the unwrapped bytes are not a TTLV-encoded Key Value structure",
+                )
+            };
+            let item = crate::ttlv::decode(&clear).map_err(|_| not_a_key_value())?;
+            match (item.tag, KeyValue::read(&item, &ctx.cx)) {
+                (Tag::KeyValue, Ok(value @ KeyValue::Plain { .. })) => value,
+                _ => return Err(not_a_key_value()),
+            }
+        }
+    });
+    let wrapped_by = info.unique_identifier.clone();
+    Ok(Some(Unwrapped {
+        object: plain,
+        data,
+        wrapped_by,
+    }))
+}
+
+/// A registered object, unwrapped.
+pub(super) struct Unwrapped {
+    /// The object with its Key Value in the clear and no Key Wrapping Data.
+    pub object: Object,
+    /// How it came wrapped.
+    pub data: KeyWrappingData,
+    /// The Unique Identifier of the key that wrapped it.
+    pub wrapped_by: String,
 }
 
 /// The wrapping key as the wrap needs it.
@@ -80,38 +261,12 @@ pub(super) fn wrap(
     spec: &KeyWrappingSpecification,
     ctx: &mut OpCtx<'_, '_>,
 ) -> Result<Object, OpError> {
-    if spec.wrapping_method != WrappingMethod::Encrypt {
-        return Err(OpError::new(
-            ResultReason::FeatureNotSupported,
-            format!(
-                "Wrapping Method {:?} is not supported; kmipd wraps with Encrypt",
-                spec.wrapping_method
-            ),
-        ));
-    }
-    if spec.mac_signature_key_information.is_some() {
-        return Err(OpError::new(
-            ResultReason::FeatureNotSupported,
-            "MAC/Signature Key Information is not supported; kmipd wraps with Encrypt only",
-        ));
-    }
-    let info = spec.encryption_key_information.as_ref().ok_or_else(|| {
-        OpError::new(
-            ResultReason::InvalidField,
-            "a Key Wrapping Specification needs Encryption Key Information (or MAC/Signature \
-             Key Information)",
-        )
-    })?;
-    let encoding = match spec.encoding_option {
-        None | Some(EncodingOption::TTLVEncoding) => EncodingOption::TTLVEncoding,
-        Some(EncodingOption::NoEncoding) => EncodingOption::NoEncoding,
-        Some(other) => {
-            return Err(OpError::new(
-                ResultReason::EncodingOptionError,
-                format!("Encoding Option {other:?} is not supported"),
-            ));
-        }
-    };
+    encrypt_only(
+        spec.wrapping_method,
+        spec.mac_signature_key_information.as_ref(),
+    )?;
+    let info = key_information(spec.encryption_key_information.as_ref())?;
+    let encoding = encoding(spec.encoding_option)?;
     // The attributes to wrap with the key material, before the wrapping key is touched.
     let attributes = if spec.attribute_name.is_empty() {
         Vec::new()
@@ -130,17 +285,14 @@ pub(super) fn wrap(
             .collect();
         super::attributes::named(super::attributes::visible(&full), &wanted)
     };
-    let block = match &mut object {
-        Object::SymmetricKey(k) => &mut k.key_block,
-        Object::SecretData(s) => &mut s.key_block,
-        other => {
-            return Err(OpError::new(
-                ResultReason::InvalidObjectType,
-                format!("a {:?} has no Key Block to wrap", other.object_type()),
-            ));
-        }
-    };
-    let key = wrapping_key(&info.unique_identifier, ctx)?;
+    let object_type = object.object_type();
+    let block = object.key_block_mut().ok_or_else(|| {
+        OpError::new(
+            ResultReason::InvalidObjectType,
+            format!("a {object_type:?} has no Key Block to wrap"),
+        )
+    })?;
+    let key = wrapping_key(&info.unique_identifier, Purpose::Wrap, ctx)?;
     let parameters = parameters(info.cryptographic_parameters.as_ref(), &key.parameters)?;
     let mode = parameters.block_cipher_mode.unwrap_or(DEFAULT_MODE);
     let Some(KeyValue::Plain { key_material, .. }) = block.key_value.take() else {
@@ -188,8 +340,25 @@ pub(super) fn wrap(
     Ok(object)
 }
 
-/// Loads the wrapping key and checks it may wrap now.
-fn wrapping_key(uid: &str, ctx: &mut OpCtx<'_, '_>) -> Result<WrappingKey, OpError> {
+/// What a wrapping key is loaded for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// Wrapping a key that leaves (Get): applying protection.
+    Wrap,
+    /// Unwrapping a key that arrives (Register): processing protected information.
+    Unwrap,
+}
+
+/// Loads the wrapping key and checks it may serve `purpose` now: 2.1 §4.57, an Active key
+/// may do both; a Deactivated or Compromised one may still process (unwrap) but not protect
+/// (wrap); a Pre-Active or Destroyed one neither. The Protect Stop Date (§4.44) ends
+/// wrapping, the Process Start Date (§4.43) begins unwrapping; the Cryptographic Usage Mask
+/// must allow the one asked for.
+fn wrapping_key(
+    uid: &str,
+    purpose: Purpose,
+    ctx: &mut OpCtx<'_, '_>,
+) -> Result<WrappingKey, OpError> {
     let managed = ctx
         .object(uid, Operation::Get)
         .map_err(|e| match e.reason {
@@ -206,20 +375,49 @@ fn wrapping_key(uid: &str, ctx: &mut OpCtx<'_, '_>) -> Result<WrappingKey, OpErr
         ));
     };
     let state = managed.state();
-    if state != State::Active {
+    let usable = match purpose {
+        Purpose::Wrap => state == State::Active,
+        Purpose::Unwrap => matches!(
+            state,
+            State::Active | State::Deactivated | State::Compromised
+        ),
+    };
+    if !usable {
         return Err(OpError::new(
             ResultReason::WrongKeyLifecycleState,
-            format!("wrapping key {uid} is {state:?}: only an Active key may wrap"),
+            format!(
+                "wrapping key {uid} is {state:?}: it may not {}",
+                if purpose == Purpose::Wrap {
+                    "wrap"
+                } else {
+                    "unwrap"
+                }
+            ),
         ));
     }
-    let protect_stop = managed.attributes.iter().find_map(|a| match a {
-        Attribute::ProtectStopDate(d) => Some(d.0),
-        _ => None,
-    });
-    if protect_stop.is_some_and(|stop| ctx.now > stop) {
+    let date = |pick: fn(&Attribute) -> Option<i64>| managed.attributes.iter().find_map(pick);
+    let (outside, which) = match purpose {
+        Purpose::Wrap => (
+            date(|a| match a {
+                Attribute::ProtectStopDate(d) => Some(d.0),
+                _ => None,
+            })
+            .is_some_and(|stop| ctx.now > stop),
+            "past its Protect Stop Date",
+        ),
+        Purpose::Unwrap => (
+            date(|a| match a {
+                Attribute::ProcessStartDate(d) => Some(d.0),
+                _ => None,
+            })
+            .is_some_and(|start| ctx.now < start),
+            "before its Process Start Date",
+        ),
+    };
+    if outside {
         return Err(OpError::new(
             ResultReason::WrongKeyLifecycleState,
-            format!("wrapping key {uid} is past its Protect Stop Date"),
+            format!("wrapping key {uid} is {which}"),
         ));
     }
     let Object::SymmetricKey(k) = object else {
@@ -241,10 +439,14 @@ fn wrapping_key(uid: &str, ctx: &mut OpCtx<'_, '_>) -> Result<WrappingKey, OpErr
         Attribute::CryptographicUsageMask(m) => Some(*m),
         _ => None,
     });
-    if !mask.is_some_and(|m| m.contains(CryptographicUsageMask::WrapKey)) {
+    let (bit, name) = match purpose {
+        Purpose::Wrap => (CryptographicUsageMask::WrapKey, "Wrap Key"),
+        Purpose::Unwrap => (CryptographicUsageMask::UnwrapKey, "Unwrap Key"),
+    };
+    if !mask.is_some_and(|m| m.contains(bit)) {
         return Err(OpError::new(
             ResultReason::IncompatibleCryptographicUsageMask,
-            format!("wrapping key {uid} does not have Wrap Key in its Cryptographic Usage Mask"),
+            format!("wrapping key {uid} does not have {name} in its Cryptographic Usage Mask"),
         ));
     }
     let bytes = match &k.key_block.key_value {
@@ -372,13 +574,54 @@ pub(super) fn mode_only(mode: BlockCipherMode) -> CryptographicParameters {
     }
 }
 
+/// Runs `$body` with `$k` bound to the AES Key Wrap (RFC 3394) or, if `$padded`, AES Key Wrap
+/// with Padding (RFC 5649) instance for `$kek`, whose length picks AES-128, -192 or -256.
+macro_rules! with_kek {
+    ($kek:expr, $padded:expr, |$k:ident| $body:expr) => {{
+        use aes_kw::{KeyInit as _, KwAes128, KwAes192, KwAes256, KwpAes128, KwpAes192, KwpAes256};
+        let kek: &[u8] = $kek;
+        let bad_kek = || {
+            OpError::new(
+                ResultReason::BadCryptographicParameters,
+                format!("an AES wrapping key of {} bits cannot wrap", kek.len() * 8),
+            )
+        };
+        match (kek.len(), $padded) {
+            (16, false) => {
+                let $k = KwAes128::new_from_slice(kek).map_err(|_| bad_kek())?;
+                $body
+            }
+            (24, false) => {
+                let $k = KwAes192::new_from_slice(kek).map_err(|_| bad_kek())?;
+                $body
+            }
+            (32, false) => {
+                let $k = KwAes256::new_from_slice(kek).map_err(|_| bad_kek())?;
+                $body
+            }
+            (16, true) => {
+                let $k = KwpAes128::new_from_slice(kek).map_err(|_| bad_kek())?;
+                $body
+            }
+            (24, true) => {
+                let $k = KwpAes192::new_from_slice(kek).map_err(|_| bad_kek())?;
+                $body
+            }
+            (32, true) => {
+                let $k = KwpAes256::new_from_slice(kek).map_err(|_| bad_kek())?;
+                $body
+            }
+            _ => return Err(bad_kek()),
+        }
+    }};
+}
+
 /// AES Key Wrap (RFC 3394) or AES Key Wrap with Padding (RFC 5649) of `plaintext` under `kek`.
 pub(crate) fn aes_wrap(
     kek: &[u8],
     mode: BlockCipherMode,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, OpError> {
-    use aes_kw::{KeyInit, KwAes128, KwAes192, KwAes256, KwpAes128, KwpAes192, KwpAes256};
     let padded = mode == BlockCipherMode::AESKeyWrapPadding;
     if !padded && (plaintext.len() < 16 || plaintext.len() % 8 != 0) {
         return Err(OpError::new(
@@ -392,46 +635,37 @@ pub(crate) fn aes_wrap(
     }
     // RFC 3394 adds 8 bytes; RFC 5649 pads to a multiple of 8 and adds 8.
     let mut out = vec![0u8; plaintext.len().div_ceil(8) * 8 + 8];
-    let bad_kek = || {
+    let n = with_kek!(kek, padded, |k| k
+        .wrap_key(plaintext, &mut out)
+        .map_err(|_| OpError::new(ResultReason::CryptographicFailure, "key wrap failed"))?
+        .len());
+    out.truncate(n);
+    Ok(out)
+}
+
+/// The inverse of [`aes_wrap`]: Cryptographic Failure if `wrapped` does not unwrap under `kek`
+/// (its integrity check fails: another key, or damaged bytes).
+pub(crate) fn aes_unwrap(
+    kek: &[u8],
+    mode: BlockCipherMode,
+    wrapped: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, OpError> {
+    let padded = mode == BlockCipherMode::AESKeyWrapPadding;
+    let failed = || {
         OpError::new(
-            ResultReason::BadCryptographicParameters,
-            format!("an AES wrapping key of {} bits cannot wrap", kek.len() * 8),
+            ResultReason::CryptographicFailure,
+            "the wrapped key does not unwrap under the wrapping key (another key, another \
+             mode, or damaged bytes)",
         )
     };
-    let failed = |_| OpError::new(ResultReason::CryptographicFailure, "key wrap failed");
-    let n = match (kek.len(), padded) {
-        (16, false) => KwAes128::new_from_slice(kek)
-            .map_err(|_| bad_kek())?
-            .wrap_key(plaintext, &mut out)
-            .map_err(failed)?
-            .len(),
-        (24, false) => KwAes192::new_from_slice(kek)
-            .map_err(|_| bad_kek())?
-            .wrap_key(plaintext, &mut out)
-            .map_err(failed)?
-            .len(),
-        (32, false) => KwAes256::new_from_slice(kek)
-            .map_err(|_| bad_kek())?
-            .wrap_key(plaintext, &mut out)
-            .map_err(failed)?
-            .len(),
-        (16, true) => KwpAes128::new_from_slice(kek)
-            .map_err(|_| bad_kek())?
-            .wrap_key(plaintext, &mut out)
-            .map_err(failed)?
-            .len(),
-        (24, true) => KwpAes192::new_from_slice(kek)
-            .map_err(|_| bad_kek())?
-            .wrap_key(plaintext, &mut out)
-            .map_err(failed)?
-            .len(),
-        (32, true) => KwpAes256::new_from_slice(kek)
-            .map_err(|_| bad_kek())?
-            .wrap_key(plaintext, &mut out)
-            .map_err(failed)?
-            .len(),
-        _ => return Err(bad_kek()),
-    };
+    if wrapped.len() < 16 || wrapped.len() % 8 != 0 {
+        return Err(failed());
+    }
+    let mut out = Zeroizing::new(vec![0u8; wrapped.len() - 8]);
+    let n = with_kek!(kek, padded, |k| k
+        .unwrap_key(wrapped, &mut out)
+        .map_err(|_| failed())?
+        .len());
     out.truncate(n);
     Ok(out)
 }
