@@ -2862,6 +2862,15 @@ fn wrapped_get_refuses_with_the_spec_reasons() {
         "the key's own mode"
     );
 
+    // A key under itself.
+    let r = one(
+        &kms,
+        v,
+        Operation::Get,
+        wrapped_get(&kek, None, wrap_spec(&kek, None)),
+    );
+    expect(r, ResultReason::InvalidField, "a key under itself");
+
     // Methods and structure.
     let mut spec = wrap_spec(&kek, None);
     spec.wrapping_method = WrappingMethod::MACSign;

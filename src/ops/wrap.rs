@@ -266,6 +266,13 @@ pub(super) fn wrap(
         spec.mac_signature_key_information.as_ref(),
     )?;
     let info = key_information(spec.encryption_key_information.as_ref())?;
+    if info.unique_identifier == uid {
+        // 2.1 §4.55: a Sensitive key leaves "wrapped by another key".
+        return Err(OpError::new(
+            ResultReason::InvalidField,
+            "a key cannot be wrapped under itself",
+        ));
+    }
     let encoding = encoding(spec.encoding_option)?;
     // The attributes to wrap with the key material, before the wrapping key is touched.
     let attributes = if spec.attribute_name.is_empty() {
