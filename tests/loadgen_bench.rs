@@ -130,7 +130,7 @@ fn new_pki() -> (tempfile::TempDir, DevPki) {
     (dir, pki)
 }
 
-const ALL_OPS: [&str; 5] = ["create", "get", "locate", "destroy", "register"];
+const ALL_OPS: [&str; 6] = ["create", "get", "locate", "destroy", "register", "encrypt"];
 
 /// Every field a consumer of `--json` relies on.
 fn check_json(line: &str) -> serde_json::Value {
@@ -205,7 +205,7 @@ fn full_mix_in_kmip_1_2_for_two_seconds_with_json() {
             "--duration",
             "2",
             "--mix",
-            "create=1,get=4,locate=1,destroy=2,register=1",
+            "create=1,get=4,locate=1,destroy=2,register=1,encrypt=2",
             "--objects",
             "20",
             // A small pool, so that Destroy drains it and refills it.
@@ -241,7 +241,7 @@ fn kmip_2_1_with_a_request_count_and_warmup_prints_a_table() {
             "--warmup",
             "0.5",
             "--mix",
-            "create,get=3,locate,destroy,register",
+            "create,get=3,locate,destroy,register,encrypt",
             "--objects",
             "10",
         ],
@@ -355,7 +355,7 @@ fn bad_options_are_refused_before_connecting() {
     a.objects = 1;
     a.connections = 0;
     assert!(loadgen::run_with(&a, &mut Vec::new()).is_err());
-    let encrypt = Cli::try_parse_from([
+    let unknown = Cli::try_parse_from([
         "bench",
         "--ca",
         "a",
@@ -364,10 +364,19 @@ fn bad_options_are_refused_before_connecting() {
         "--key",
         "c",
         "--mix",
-        "encrypt=1",
+        "decrypt=1",
     ]);
-    let text = encrypt.err().unwrap().to_string();
-    assert!(text.contains("not implemented yet"), "{text}");
+    let text = unknown.err().unwrap().to_string();
+    assert!(text.contains("unknown operation"), "{text}");
+    // Encrypt needs the working set too.
+    a.connections = 1;
+    a.objects = 0;
+    a.mix = loadgen::Mix::parse("encrypt").unwrap();
+    assert!(
+        loadgen::run_with(&a, &mut Vec::new())
+            .unwrap_err()
+            .contains("--objects")
+    );
     assert!(
         Cli::try_parse_from([
             "bench",

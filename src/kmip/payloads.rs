@@ -141,7 +141,8 @@ kmip_struct! {
     /// 2.1 §6.1.11 Decrypt response.
     pub struct DecryptResponse {
         unique_identifier: req String = UniqueIdentifier,
-        data: opt ByteString = Data,
+        // The plaintext: zeroized on drop, redacted in Debug.
+        data: opt KeyBytes = Data,
         correlation_value: opt ByteString = CorrelationValue,
     }
 }
@@ -178,7 +179,8 @@ kmip_struct! {
     pub struct EncryptRequest {
         unique_identifier: opt String = UniqueIdentifier,
         cryptographic_parameters: opt CryptographicParameters = CryptographicParameters,
-        data: opt ByteString = Data,
+        // The plaintext: zeroized on drop, redacted in Debug.
+        data: opt KeyBytes = Data,
         iv_counter_nonce: opt ByteString = IVCounterNonce,
         correlation_value: opt ByteString = CorrelationValue,
         init_indicator: opt bool = InitIndicator,

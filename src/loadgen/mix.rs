@@ -13,10 +13,21 @@ pub enum Op {
     Locate,
     Destroy,
     Register,
+    Encrypt,
 }
 
+/// How many operations there are.
+pub const OPS: usize = 6;
+
 impl Op {
-    pub const ALL: [Op; 5] = [Op::Create, Op::Get, Op::Locate, Op::Destroy, Op::Register];
+    pub const ALL: [Op; OPS] = [
+        Op::Create,
+        Op::Get,
+        Op::Locate,
+        Op::Destroy,
+        Op::Register,
+        Op::Encrypt,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -25,6 +36,7 @@ impl Op {
             Op::Locate => "locate",
             Op::Destroy => "destroy",
             Op::Register => "register",
+            Op::Encrypt => "encrypt",
         }
     }
 
@@ -42,14 +54,13 @@ impl fmt::Display for Op {
 /// Relative weights of the operations; at least one is positive.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mix {
-    weights: [u32; 5],
+    weights: [u32; OPS],
 }
 
 impl Mix {
-    /// Parses `op=weight,...`; a bare `op` means weight 1. `encrypt` is named but refused,
-    /// so that a user asking for it learns it is not there yet instead of getting a typo error.
+    /// Parses `op=weight,...`; a bare `op` means weight 1.
     pub fn parse(text: &str) -> Result<Mix, String> {
-        let mut weights = [0u32; 5];
+        let mut weights = [0u32; OPS];
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, weight) = match part.split_once('=') {
                 Some((n, w)) => (
@@ -60,18 +71,14 @@ impl Mix {
                 ),
                 None => (part, 1),
             };
-            if name == "encrypt" {
-                return Err(
-                    "encrypt is not implemented yet in the load generator; use create, get, \
-                     locate, destroy or register"
-                        .into(),
-                );
-            }
             let op = Op::ALL
                 .into_iter()
                 .find(|op| op.name() == name)
                 .ok_or_else(|| {
-                    format!("unknown operation {name:?} (create, get, locate, destroy, register)")
+                    format!(
+                        "unknown operation {name:?} (create, get, locate, destroy, register, \
+                         encrypt)"
+                    )
                 })?;
             weights[op.index()] = weight;
         }
@@ -158,7 +165,7 @@ mod tests {
         assert_eq!(mix.to_string(), "create=1,get=3,locate=1");
         assert!(!mix.has(Op::Destroy));
         let mut rng = Rng::new(7);
-        let mut seen = [0u32; 5];
+        let mut seen = [0u32; OPS];
         for _ in 0..50_000 {
             seen[mix.pick(&mut rng).index()] += 1;
         }
@@ -169,11 +176,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_mixes() {
-        assert!(
-            Mix::parse("encrypt=1")
-                .unwrap_err()
-                .contains("not implemented yet")
-        );
+        assert!(Mix::parse("encrypt=1").unwrap().has(Op::Encrypt));
         assert!(Mix::parse("get=x").is_err());
         assert!(Mix::parse("fly=1").is_err());
         assert!(Mix::parse("get=0").is_err());

@@ -4,8 +4,10 @@
 //! measures PyKMIP's server or a commercial one exactly as it measures kmipd. A run is:
 //! 1. a probe: one connection and a Discover Versions, so that a wrong address, CA or client
 //!    certificate is a clear error before anything else happens;
-//! 2. set-up, untimed: the working set for Get and Locate (`--objects`) and the destroy pool
-//!    (see [`worker`] for how objects are used and refilled);
+//! 2. set-up, untimed: the working set for Get, Locate and Encrypt (`--objects`; activated
+//!    when the mix has Encrypt, which takes AES-CBC with PKCS5 padding and a server-drawn IV
+//!    over 32 bytes) and the destroy pool (see [`worker`] for how objects are used and
+//!    refilled);
 //! 3. every connection opened, then all start together; an optional warm-up whose requests
 //!    are not counted; the measured period (`--duration`, or `--requests` in total);
 //! 4. the report: per operation count, errors, ops/s and p50/p99/p999 latency, as a table or
@@ -47,7 +49,7 @@ pub use requests::{Outcome, Requests, outcomes};
 use crate::kmip::KmipVersion;
 use client::{Conn, Target};
 use report::{RunInfo, Stats};
-use worker::{Shared, create_objects};
+use worker::{Shared, activate_objects, create_objects};
 
 /// The options of `kmipd bench`.
 #[derive(clap::Args, Debug, Clone)]
@@ -80,8 +82,8 @@ pub struct BenchArgs {
     /// Stop after this many measured requests in total instead of after --duration.
     #[arg(long)]
     pub requests: Option<u64>,
-    /// Operations and their weights: create, get, locate, destroy, register
-    /// (e.g. `create=1,get=10,locate=1,destroy=1,register=1`). Encrypt is not implemented yet.
+    /// Operations and their weights: create, get, locate, destroy, register, encrypt
+    /// (e.g. `create=1,get=10,locate=1,destroy=1,register=1,encrypt=5`).
     #[arg(long, default_value = "get=1", value_parser = Mix::parse)]
     pub mix: Mix,
     /// Objects created before the run, named `bench-<run>-<i>`, that Get reads and Locate
@@ -157,10 +159,17 @@ fn check(args: &BenchArgs) -> Result<(), String> {
     if args.requests == Some(0) {
         return Err("--requests must be positive".into());
     }
-    if (args.mix.has(Op::Get) || args.mix.has(Op::Locate)) && args.objects == 0 {
-        return Err("get and locate need a working set: --objects must be positive".into());
+    if needs_working_set(&args.mix) && args.objects == 0 {
+        return Err(
+            "get, locate and encrypt need a working set: --objects must be positive".into(),
+        );
     }
     Ok(())
+}
+
+/// Get, Locate and Encrypt use the named objects created at set-up.
+fn needs_working_set(mix: &Mix) -> bool {
+    mix.has(Op::Get) || mix.has(Op::Locate) || mix.has(Op::Encrypt)
 }
 
 fn note(args: &BenchArgs, text: &str) {
@@ -188,7 +197,7 @@ async fn bench(args: &BenchArgs) -> Result<Report, String> {
             .unwrap_or(0)
     );
     let name = |i: usize| format!("bench-{run_id}-{i}");
-    let working_names: Vec<Option<String>> = if args.mix.has(Op::Get) || args.mix.has(Op::Locate) {
+    let working_names: Vec<Option<String>> = if needs_working_set(&args.mix) {
         (0..args.objects).map(|i| Some(name(i))).collect()
     } else {
         Vec::new()
@@ -209,6 +218,14 @@ async fn bench(args: &BenchArgs) -> Result<Report, String> {
     }
     let setup_conns = args.connections.clamp(1, 4);
     let working_set = setup(&target, &requests, working_names, setup_conns).await?;
+    if args.mix.has(Op::Encrypt) {
+        // Encrypt needs Active keys: the working set is activated (Get and Locate serve
+        // Active keys as well as Pre-Active ones).
+        let mut conn = Conn::connect(&target).await?;
+        activate_objects(&mut conn, &requests, &working_set, target.timeout)
+            .await
+            .map_err(|e| format!("activating the working set: {e}"))?;
+    }
     let pool = setup(&target, &requests, vec![None; pool_size], setup_conns).await?;
 
     let shared = Arc::new(Shared {

@@ -49,7 +49,7 @@ impl OpStats {
 /// Everything one connection counted.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
-    pub ops: [OpStats; 5],
+    pub ops: [OpStats; super::mix::OPS],
     pub connection_errors: u64,
     pub refill_creates: u64,
 }

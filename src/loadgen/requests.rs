@@ -185,6 +185,44 @@ impl Requests {
         )])
     }
 
+    /// Encrypt of `data` with AES-CBC, PKCS5 padding and an IV the server draws (Random IV),
+    /// as MongoDB's and EDB's clients ask for.
+    pub fn encrypt(&self, uid: &str, data: Vec<u8>) -> Vec<u8> {
+        let mut parameters = crate::kmip::attributes::CryptographicParameters::none();
+        parameters.block_cipher_mode = Some(BlockCipherMode::CBC);
+        parameters.padding_method = Some(PaddingMethod::PKCS5);
+        parameters.random_iv = Some(true);
+        self.message(vec![(
+            Operation::Encrypt,
+            RequestPayload::Encrypt(EncryptRequest {
+                unique_identifier: Some(uid.into()),
+                cryptographic_parameters: Some(parameters),
+                data: Some(KeyBytes::new(data)),
+                iv_counter_nonce: None,
+                correlation_value: None,
+                init_indicator: None,
+                final_indicator: None,
+                authenticated_encryption_additional_data: None,
+            }),
+        )])
+    }
+
+    /// One message with a batch of Activates.
+    pub fn activate_batch(&self, uids: &[String]) -> Vec<u8> {
+        self.message(
+            uids.iter()
+                .map(|uid| {
+                    (
+                        Operation::Activate,
+                        RequestPayload::Activate(UniqueIdentifierRequest {
+                            unique_identifier: Some(uid.clone()),
+                        }),
+                    )
+                })
+                .collect(),
+        )
+    }
+
     /// Discover Versions listing the version in use (the connection probe).
     pub fn discover_versions(&self) -> Vec<u8> {
         self.message(vec![(
@@ -207,6 +245,8 @@ pub struct Outcome {
     pub uids: Vec<String>,
     /// Whether the payload holds a structure besides the identifiers (Get's object).
     pub has_object: bool,
+    /// Whether the payload holds Data (Encrypt's ciphertext).
+    pub has_data: bool,
 }
 
 impl Outcome {
@@ -264,6 +304,7 @@ fn batch_item(item: &Item<'_>) -> Outcome {
                             out.uids.push(uid.to_string())
                         }
                         (_, Value::Structure(_)) => out.has_object = true,
+                        (&Tag::Data, Value::ByteString(_)) => out.has_data = true,
                         _ => {}
                     }
                 }
@@ -303,6 +344,18 @@ mod tests {
             assert_eq!(found.uids, vec![uid.clone()], "{version}");
             let registered = one(&kms, r.register(vec![7; 32]));
             assert!(registered.success, "{version}: {registered:?}");
+            // Encrypt (KMIP 1.2 and later) under the key once activated.
+            let activated = outcomes(&kms.handle(
+                &Principal::new("bench"),
+                &r.activate_batch(std::slice::from_ref(&uid)),
+                1_700_000_000,
+            ))
+            .unwrap();
+            assert!(activated[0].success, "{version}: {activated:?}");
+            let encrypted = one(&kms, r.encrypt(&uid, vec![1; 32]));
+            let has_encrypt = version >= KmipVersion::V1_2;
+            assert_eq!(encrypted.success, has_encrypt, "{version}: {encrypted:?}");
+            assert_eq!(encrypted.has_data, has_encrypt, "{version}");
             let (message, _) =
                 RequestMessage::from_item(&ttlv::decode(&r.create_batch(&[None, None])).unwrap())
                     .unwrap();
@@ -323,6 +376,19 @@ mod tests {
             ))
             .unwrap();
             assert!(batch.iter().all(|o| o.success && o.uids.len() == 1));
+            let revoked = one(&kms, {
+                // An Active key is revoked before it is destroyed.
+                let payload = RequestPayload::Revoke(RevokeRequest {
+                    unique_identifier: Some(uid.clone()),
+                    revocation_reason: crate::kmip::attributes::RevocationReason {
+                        revocation_reason_code: RevocationReasonCode::CessationOfOperation,
+                        revocation_message: None,
+                    },
+                    compromise_occurrence_date: None,
+                });
+                r.message(vec![(Operation::Revoke, payload)])
+            });
+            assert!(revoked.success, "{version}: {revoked:?}");
             assert!(one(&kms, r.destroy(&uid)).success, "{version}");
             let gone = one(&kms, r.destroy(&uid));
             assert!(!gone.success);

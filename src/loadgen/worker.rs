@@ -146,6 +146,33 @@ pub async fn create_objects(
     Ok(uids)
 }
 
+/// Activates `uids` in batches (set-up for Encrypt, which needs Active keys).
+pub async fn activate_objects(
+    conn: &mut Conn,
+    requests: &Requests,
+    uids: &[String],
+    timeout: Duration,
+) -> Result<(), CreateError> {
+    for chunk in uids.chunks(REFILL_BATCH) {
+        let items = exchange(conn, &requests.activate_batch(chunk), timeout)
+            .await
+            .map_err(CreateError::Connection)?;
+        if let Some(o) = items.iter().find(|o| !o.success) {
+            return Err(CreateError::Refused {
+                reason: o.failure_label(),
+                message: o.message.clone().unwrap_or_default(),
+            });
+        }
+        if items.len() != chunk.len() {
+            return Err(CreateError::Refused {
+                reason: format!("{} answers to a batch of {}", items.len(), chunk.len()),
+                message: String::new(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The connection task: connect, wait for the start, then send requests until stopped.
 pub async fn run_connection(shared: Arc<Shared>, start: Arc<Barrier>, seed: u64) -> Stats {
     let mut stats = Stats::default();
@@ -243,6 +270,7 @@ fn judge(op: Op, o: &Outcome) -> Result<(), String> {
         Op::Create | Op::Register if o.uids.is_empty() => Err("no Unique Identifier".into()),
         Op::Get if !o.has_object => Err("Get returned no object".into()),
         Op::Locate if o.uids.is_empty() => Err("Locate found nothing".into()),
+        Op::Encrypt if !o.has_data => Err("Encrypt returned no Data".into()),
         _ => Ok(()),
     }
 }
@@ -279,6 +307,13 @@ async fn prepare(
             let mut key = vec![0u8; 32];
             rng.fill(&mut key);
             r.register(key)
+        }
+        Op::Encrypt => {
+            // 32 bytes: a data key, as the database clients that use Encrypt send.
+            let i = rng.below(shared.working_set.len() as u64) as usize;
+            let mut data = vec![0u8; 32];
+            rng.fill(&mut data);
+            r.encrypt(&shared.working_set[i], data)
         }
         Op::Destroy => {
             let taken = shared.pool.lock().expect("pool lock").pop();

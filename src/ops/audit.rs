@@ -107,6 +107,8 @@ fn response_uids(payload: &ResponsePayload) -> Vec<String> {
         P::AddAttribute(p) => one(&p.unique_identifier),
         P::ModifyAttribute(p) => one(&p.unique_identifier),
         P::DeleteAttribute(p) => one(&p.unique_identifier),
+        P::Encrypt(p) => one(&p.unique_identifier),
+        P::Decrypt(p) => one(&p.unique_identifier),
         P::Locate(p) => p.unique_identifier.clone(),
         P::CreateKeyPair(p) => vec![
             p.private_key_unique_identifier.clone(),
@@ -139,6 +141,8 @@ fn request_uid(payload: &RequestPayload) -> Option<&str> {
         P::AddAttribute(p) => p.unique_identifier.as_deref(),
         P::ModifyAttribute(p) => p.unique_identifier.as_deref(),
         P::DeleteAttribute(p) => p.unique_identifier.as_deref(),
+        P::Encrypt(p) => p.unique_identifier.as_deref(),
+        P::Decrypt(p) => p.unique_identifier.as_deref(),
         _ => None,
     }
 }

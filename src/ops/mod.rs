@@ -22,6 +22,8 @@
 
 mod attributes;
 mod audit;
+mod cipher;
+mod keyuse;
 mod lifecycle;
 mod locate;
 mod objects;
@@ -541,6 +543,18 @@ fn execute(item: &RequestBatchItem, ctx: &mut OpCtx<'_, '_>) -> Result<ResponseP
             ),
         ));
     }
+    // An operation the request's version does not define is not performed in it (Encrypt
+    // came with 1.2, say). Discover Versions is answered in every version: clients send it
+    // first, whatever they speak.
+    if item.operation != Operation::DiscoverVersions && !item.operation.exists_in(ctx.cx.version) {
+        return Err(OpError::new(
+            ResultReason::OperationNotSupported,
+            format!(
+                "{:?} is not an operation of KMIP {}",
+                item.operation, ctx.cx.version
+            ),
+        ));
+    }
     use RequestPayload as Rq;
     use ResponsePayload as Rs;
     Ok(match &item.request_payload {
@@ -549,6 +563,8 @@ fn execute(item: &RequestBatchItem, ctx: &mut OpCtx<'_, '_>) -> Result<ResponseP
         Rq::Create(p) => Rs::Create(objects::create(p, ctx)?),
         Rq::Register(p) => Rs::Register(objects::register(p, ctx)?),
         Rq::Get(p) => Rs::Get(objects::get(p, ctx)?),
+        Rq::Encrypt(p) => Rs::Encrypt(cipher::encrypt(p, ctx)?),
+        Rq::Decrypt(p) => Rs::Decrypt(cipher::decrypt(p, ctx)?),
         Rq::GetAttributes(p) => Rs::GetAttributes(attributes::get_attributes(p, ctx)?),
         Rq::GetAttributeList(p) => Rs::GetAttributeList(attributes::get_attribute_list(p, ctx)?),
         Rq::AddAttribute(p) => Rs::AddAttribute(attributes::add_attribute(p, ctx)?),

@@ -6,12 +6,14 @@ use crate::kmip::payloads::*;
 use crate::kmip::*;
 
 /// The operations this server performs (and Interop, when configured for test runs).
-pub const OPERATIONS: [Operation; 16] = [
+pub const OPERATIONS: [Operation; 18] = [
     Operation::DiscoverVersions,
     Operation::Query,
     Operation::Create,
     Operation::Register,
     Operation::Get,
+    Operation::Encrypt,
+    Operation::Decrypt,
     Operation::GetAttributes,
     Operation::GetAttributeList,
     Operation::AddAttribute,

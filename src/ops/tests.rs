@@ -3490,3 +3490,436 @@ fn all_attributes_leave_out_what_pykmip_cannot_read_and_named_ones_are_returned(
         assert_eq!(named[1], link, "{v}");
     }
 }
+
+/// An Encrypt request of `data` under `uid` with `params`, `iv` and `aad`.
+fn encrypt_req(
+    uid: &str,
+    params: Option<crate::kmip::attributes::CryptographicParameters>,
+    data: &[u8],
+    iv: Option<&[u8]>,
+) -> RequestPayload {
+    RequestPayload::Encrypt(EncryptRequest {
+        unique_identifier: Some(uid.into()),
+        cryptographic_parameters: params,
+        data: Some(KeyBytes::new(data.to_vec())),
+        iv_counter_nonce: iv.map(|v| ByteString(v.to_vec())),
+        correlation_value: None,
+        init_indicator: None,
+        final_indicator: None,
+        authenticated_encryption_additional_data: None,
+    })
+}
+
+fn decrypt_req(
+    uid: &str,
+    params: Option<crate::kmip::attributes::CryptographicParameters>,
+    data: &[u8],
+    iv: Option<&[u8]>,
+    tag: Option<&[u8]>,
+) -> RequestPayload {
+    RequestPayload::Decrypt(DecryptRequest {
+        unique_identifier: Some(uid.into()),
+        cryptographic_parameters: params,
+        data: Some(ByteString(data.to_vec())),
+        iv_counter_nonce: iv.map(|v| ByteString(v.to_vec())),
+        correlation_value: None,
+        init_indicator: None,
+        final_indicator: None,
+        authenticated_encryption_additional_data: None,
+        authenticated_encryption_tag: tag.map(|t| ByteString(t.to_vec())),
+    })
+}
+
+/// Cryptographic Parameters of `mode` with `padding` and Random IV `random`.
+fn cipher_params(
+    mode: BlockCipherMode,
+    padding: Option<PaddingMethod>,
+    random: Option<bool>,
+) -> crate::kmip::attributes::CryptographicParameters {
+    crate::kmip::attributes::CryptographicParameters {
+        block_cipher_mode: Some(mode),
+        padding_method: padding,
+        random_iv: random,
+        ..crate::kmip::attributes::CryptographicParameters::none()
+    }
+}
+
+/// 2.1 §6.1.17, §6.1.11 through the dispatcher, in 1.2, 1.4 and 2.1: CBC with PKCS5 and a
+/// Random IV the server draws and returns (what MongoDB's and EDB's clients ask for), CBC
+/// with the key's own Cryptographic Parameters, GCM with additional data; the key never
+/// leaves; Deactivated keys decrypt but do not encrypt; audit names the key.
+#[test]
+fn encrypt_and_decrypt_round_trip_in_every_version_that_has_them() {
+    for v in [KmipVersion::V1_2, KmipVersion::V1_4, KmipVersion::V2_1] {
+        let store = Arc::new(MemoryStore::new());
+        let kms = Kms::new(store.clone());
+        let key = created_uid(&one(
+            &kms,
+            v,
+            Operation::Create,
+            create_with(
+                v,
+                256,
+                "data-key",
+                CryptographicUsageMask::Encrypt | CryptographicUsageMask::Decrypt,
+                vec![Attribute::CryptographicParameters(cipher_params(
+                    BlockCipherMode::CBC,
+                    Some(PaddingMethod::PKCS5),
+                    None,
+                ))],
+            ),
+        ));
+        one(
+            &kms,
+            v,
+            Operation::Activate,
+            RequestPayload::Activate(uid_req(Some(&key))),
+        );
+        let secret = b"a 32-byte data key for a database";
+        let cbc = cipher_params(BlockCipherMode::CBC, Some(PaddingMethod::PKCS5), Some(true));
+        let r = one(
+            &kms,
+            v,
+            Operation::Encrypt,
+            encrypt_req(&key, Some(cbc.clone()), secret, None),
+        );
+        let Some(ResponsePayload::Encrypt(e)) = r.response_payload else {
+            panic!("{v}: {r:?}")
+        };
+        assert_eq!(e.unique_identifier, key);
+        let iv = e.iv_counter_nonce.expect("the IV drawn").0;
+        let ct = e.data.expect("ciphertext").0;
+        assert_eq!((iv.len(), ct.len()), (16, 48), "{v}");
+        // Decrypt with the key's own parameters (CBC, PKCS5) and the IV returned.
+        let r = one(
+            &kms,
+            v,
+            Operation::Decrypt,
+            decrypt_req(&key, None, &ct, Some(&iv), None),
+        );
+        let Some(ResponsePayload::Decrypt(d)) = r.response_payload else {
+            panic!("{v}: {r:?}")
+        };
+        assert_eq!(d.data.expect("plaintext").as_slice(), secret);
+        // Another IV drawn for the same data: another ciphertext.
+        let r = one(
+            &kms,
+            v,
+            Operation::Encrypt,
+            encrypt_req(&key, Some(cbc), secret, None),
+        );
+        let Some(ResponsePayload::Encrypt(e2)) = r.response_payload else {
+            panic!()
+        };
+        assert_ne!(e2.data.unwrap().0, ct);
+        // GCM with additional data: the tag is checked with it.
+        let gcm = cipher_params(BlockCipherMode::GCM, None, None);
+        let nonce = [9u8; 12];
+        let RequestPayload::Encrypt(mut req) =
+            encrypt_req(&key, Some(gcm.clone()), secret, Some(&nonce))
+        else {
+            unreachable!()
+        };
+        req.authenticated_encryption_additional_data = Some(ByteString(b"row 7".to_vec()));
+        let r = one(&kms, v, Operation::Encrypt, RequestPayload::Encrypt(req));
+        let Some(ResponsePayload::Encrypt(g)) = r.response_payload else {
+            panic!("{v}: {r:?}")
+        };
+        assert!(
+            g.iv_counter_nonce.is_none(),
+            "the client's IV is not echoed"
+        );
+        let (gct, tag) = (g.data.unwrap().0, g.authenticated_encryption_tag.unwrap().0);
+        for (aad, ok) in [(&b"row 7"[..], true), (&b"row 8"[..], false)] {
+            let RequestPayload::Decrypt(mut req) =
+                decrypt_req(&key, Some(gcm.clone()), &gct, Some(&nonce), Some(&tag))
+            else {
+                unreachable!()
+            };
+            req.authenticated_encryption_additional_data = Some(ByteString(aad.to_vec()));
+            let r = one(&kms, v, Operation::Decrypt, RequestPayload::Decrypt(req));
+            if ok {
+                let Some(ResponsePayload::Decrypt(d)) = r.response_payload else {
+                    panic!("{v}: {r:?}")
+                };
+                assert_eq!(d.data.unwrap().as_slice(), secret);
+            } else {
+                assert_eq!(reason(&r), Some(ResultReason::CryptographicFailure), "{v}");
+                assert!(r.response_payload.is_none());
+            }
+        }
+        // Deactivated: decrypts what it encrypted, encrypts no more.
+        let r = one(
+            &kms,
+            v,
+            Operation::Revoke,
+            RequestPayload::Revoke(RevokeRequest {
+                unique_identifier: Some(key.clone()),
+                revocation_reason: RevocationReason {
+                    revocation_reason_code: RevocationReasonCode::CessationOfOperation,
+                    revocation_message: None,
+                },
+                compromise_occurrence_date: None,
+            }),
+        );
+        assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+        let r = one(
+            &kms,
+            v,
+            Operation::Decrypt,
+            decrypt_req(&key, None, &ct, Some(&iv), None),
+        );
+        assert_eq!(r.result_status, ResultStatus::Success, "{v}: {r:?}");
+        let r = one(
+            &kms,
+            v,
+            Operation::Encrypt,
+            encrypt_req(&key, None, secret, Some(&iv)),
+        );
+        assert_eq!(
+            reason(&r),
+            Some(if v.is_1x() {
+                ResultReason::PermissionDenied
+            } else {
+                ResultReason::WrongKeyLifecycleState
+            }),
+            "{v}"
+        );
+        // The audit log names the key of each, and holds none of the data.
+        let log = audit_log(&store);
+        let uses: Vec<_> = log
+            .iter()
+            .filter(|e| e.operation == "Encrypt" || e.operation == "Decrypt")
+            .collect();
+        assert_eq!(uses.len(), 8, "{v}");
+        assert!(
+            uses.iter()
+                .all(|e| e.unique_identifiers == vec![key.clone()])
+        );
+    }
+}
+
+/// Every refusal of Encrypt and Decrypt, with its Result Reason.
+#[test]
+fn encrypt_and_decrypt_refuse_with_the_spec_reasons() {
+    let v = KmipVersion::V2_1;
+    let kms = kms();
+    let both = CryptographicUsageMask::Encrypt | CryptographicUsageMask::Decrypt;
+    let make = |mask: CryptographicUsageMask, extra: Vec<Attribute>, activate: bool| {
+        let uid = created_uid(&one(
+            &kms,
+            v,
+            Operation::Create,
+            create_with(v, 128, "k", mask, extra),
+        ));
+        if activate {
+            one(
+                &kms,
+                v,
+                Operation::Activate,
+                RequestPayload::Activate(uid_req(Some(&uid))),
+            );
+        }
+        uid
+    };
+    let key = make(both, vec![], true);
+    let expect = |r: ResponseBatchItem, want: ResultReason, why: &str| {
+        assert_eq!(
+            r.result_status,
+            ResultStatus::OperationFailed,
+            "{why}: {r:?}"
+        );
+        assert_eq!(reason(&r), Some(want), "{why}: {:?}", r.result_message);
+    };
+    let ecb = || Some(cipher_params(BlockCipherMode::ECB, None, None));
+    let cbc = || Some(cipher_params(BlockCipherMode::CBC, None, None));
+    let block = [0u8; 16];
+    let enc = |uid: &str, p, data: &[u8], iv: Option<&[u8]>| {
+        one(&kms, v, Operation::Encrypt, encrypt_req(uid, p, data, iv))
+    };
+
+    assert_eq!(
+        enc(&key, ecb(), &block, None).result_status,
+        ResultStatus::Success
+    );
+    expect(
+        enc(&key, None, &block, None),
+        ResultReason::BadCryptographicParameters,
+        "no mode anywhere",
+    );
+    expect(
+        enc(
+            &key,
+            Some(cipher_params(BlockCipherMode::CTR, None, None)),
+            &block,
+            None,
+        ),
+        ResultReason::BadCryptographicParameters,
+        "CTR",
+    );
+    expect(
+        enc(&key, ecb(), &[0; 15], None),
+        ResultReason::BadCryptographicParameters,
+        "15 bytes, no padding",
+    );
+    expect(
+        enc(&key, cbc(), &block, None),
+        ResultReason::InvalidMessage,
+        "no IV",
+    );
+    expect(
+        enc(&key, cbc(), &block, Some(&[0; 8])),
+        ResultReason::BadCryptographicParameters,
+        "an 8-byte CBC IV",
+    );
+    expect(
+        enc(&key, ecb(), &block, Some(&[0; 16])),
+        ResultReason::BadCryptographicParameters,
+        "an IV for ECB",
+    );
+    expect(
+        enc(
+            &key,
+            Some(cipher_params(BlockCipherMode::CBC, None, Some(true))),
+            &block,
+            Some(&[0; 16]),
+        ),
+        ResultReason::InvalidField,
+        "Random IV and an IV",
+    );
+    let r = one(
+        &kms,
+        v,
+        Operation::Decrypt,
+        decrypt_req(&key, cbc(), &block, None, None),
+    );
+    expect(r, ResultReason::InvalidMessage, "decrypt without the IV");
+    let r = one(
+        &kms,
+        v,
+        Operation::Decrypt,
+        decrypt_req(
+            &key,
+            Some(cipher_params(BlockCipherMode::GCM, None, None)),
+            &block,
+            Some(&[0; 12]),
+            None,
+        ),
+    );
+    expect(r, ResultReason::InvalidField, "GCM decrypt without the tag");
+    // Multi-part requests.
+    for (init, last, correlation) in [
+        (Some(true), None, None),
+        (None, Some(false), None),
+        (None, None, Some(ByteString(vec![1]))),
+    ] {
+        let RequestPayload::Encrypt(mut req) = encrypt_req(&key, ecb(), &block, None) else {
+            unreachable!()
+        };
+        req.init_indicator = init;
+        req.final_indicator = last;
+        req.correlation_value = correlation;
+        let r = one(&kms, v, Operation::Encrypt, RequestPayload::Encrypt(req));
+        expect(r, ResultReason::FeatureNotSupported, "multi-part");
+    }
+    let RequestPayload::Encrypt(mut req) = encrypt_req(&key, ecb(), &block, None) else {
+        unreachable!()
+    };
+    req.data = None;
+    expect(
+        one(&kms, v, Operation::Encrypt, RequestPayload::Encrypt(req)),
+        ResultReason::InvalidField,
+        "no Data",
+    );
+
+    // Keys that may not: Pre-Active, without the usage bit, with Usage Limits, another
+    // client's, missing; a Secret Data.
+    let pre_active = make(both, vec![], false);
+    expect(
+        enc(&pre_active, ecb(), &block, None),
+        ResultReason::WrongKeyLifecycleState,
+        "Pre-Active",
+    );
+    let decrypt_only = make(CryptographicUsageMask::Decrypt, vec![], true);
+    expect(
+        enc(&decrypt_only, ecb(), &block, None),
+        ResultReason::IncompatibleCryptographicUsageMask,
+        "no Encrypt bit",
+    );
+    let limited = make(
+        both,
+        vec![Attribute::UsageLimits(
+            crate::kmip::attributes::UsageLimits {
+                usage_limits_total: 16,
+                usage_limits_count: None,
+                usage_limits_unit: Some(UsageLimitsUnit::Byte),
+            },
+        )],
+        true,
+    );
+    expect(
+        enc(&limited, ecb(), &block, None),
+        ResultReason::PermissionDenied,
+        "Usage Limits",
+    );
+    expect(
+        enc("no-such-key", ecb(), &block, None),
+        ResultReason::ObjectNotFound,
+        "missing",
+    );
+    let r = send(
+        &kms,
+        &Principal::new("bob"),
+        header(v, 1),
+        vec![item(
+            Operation::Encrypt,
+            encrypt_req(&key, ecb(), &block, None),
+        )],
+    );
+    expect(
+        r.batch_item[0].clone(),
+        ResultReason::PermissionDenied,
+        "another client",
+    );
+    let r = one(
+        &kms,
+        v,
+        Operation::Register,
+        register_key(
+            v,
+            Object::SecretData(SecretData {
+                secret_data_type: SecretDataType::Password,
+                key_block: KeyBlock {
+                    key_format_type: KeyFormatType::Opaque,
+                    key_compression_type: None,
+                    key_value: Some(KeyValue::Plain {
+                        key_material: KeyMaterial::Bytes(KeyBytes::new(vec![1; 16])),
+                        attributes: vec![],
+                    }),
+                    cryptographic_algorithm: None,
+                    cryptographic_length: None,
+                    key_wrapping_data: None,
+                },
+            }),
+            vec![
+                Attribute::CryptographicUsageMask(both),
+                Attribute::ActivationDate(DateTime(NOW - 1)),
+            ],
+        ),
+    );
+    let secret = created_uid_of_register(&r);
+    expect(
+        enc(&secret, ecb(), &block, None),
+        ResultReason::InvalidObjectType,
+        "Secret Data",
+    );
+
+    // KMIP 1.0 and 1.1 have no Encrypt.
+    let r = one(
+        &kms,
+        KmipVersion::V1_1,
+        Operation::Encrypt,
+        encrypt_req(&key, ecb(), &block, None),
+    );
+    assert_eq!(r.result_status, ResultStatus::OperationFailed, "{r:?}");
+}

@@ -40,8 +40,9 @@
 
 use zeroize::Zeroizing;
 
+use super::keyuse::{Purpose, UsableKey, usable_key};
 use super::{OpCtx, OpError};
-use crate::kmip::attributes::{Attribute, AttributeReference, CryptographicParameters};
+use crate::kmip::attributes::{AttributeReference, CryptographicParameters};
 use crate::kmip::codec::to_bytes;
 use crate::kmip::objects::*;
 use crate::kmip::*;
@@ -246,13 +247,6 @@ pub(super) struct Unwrapped {
     pub wrapped_by: String,
 }
 
-/// The wrapping key as the wrap needs it.
-struct WrappingKey {
-    bytes: Zeroizing<Vec<u8>>,
-    /// Its Cryptographic Parameters attribute instances.
-    parameters: Vec<CryptographicParameters>,
-}
-
 /// Returns `object` (of `uid`, in the format Get chose) with its Key Value wrapped as `spec`
 /// asks, and the Key Wrapping Data that says how.
 pub(super) fn wrap(
@@ -347,138 +341,24 @@ pub(super) fn wrap(
     Ok(object)
 }
 
-/// What a wrapping key is loaded for.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Purpose {
-    /// Wrapping a key that leaves (Get): applying protection.
-    Wrap,
-    /// Unwrapping a key that arrives (Register): processing protected information.
-    Unwrap,
-}
-
-/// Loads the wrapping key and checks it may serve `purpose` now: 2.1 §4.57, an Active key
-/// may do both; a Deactivated or Compromised one may still process (unwrap) but not protect
-/// (wrap); a Pre-Active or Destroyed one neither. The Protect Stop Date (§4.44) ends
-/// wrapping, the Process Start Date (§4.43) begins unwrapping; the Cryptographic Usage Mask
-/// must allow the one asked for.
+/// The wrapping key, loaded and checked by [`super::keyuse::usable_key`], with the reasons
+/// the spec has for a wrapping key: Wrapping Object Not Found, Wrapping Object Destroyed.
 fn wrapping_key(
     uid: &str,
     purpose: Purpose,
     ctx: &mut OpCtx<'_, '_>,
-) -> Result<WrappingKey, OpError> {
-    let managed = ctx
-        .object(uid, Operation::Get)
-        .map_err(|e| match e.reason {
-            ResultReason::ObjectNotFound => OpError::new(
-                ResultReason::WrappingObjectNotFound,
-                format!("no wrapping key {uid}"),
-            ),
-            _ => e,
-        })?;
-    let Some(object) = &managed.object else {
-        return Err(OpError::new(
+) -> Result<UsableKey, OpError> {
+    usable_key(uid, purpose, ctx).map_err(|e| match e.reason {
+        ResultReason::ObjectNotFound => OpError::new(
+            ResultReason::WrappingObjectNotFound,
+            format!("no wrapping key {uid}"),
+        ),
+        ResultReason::ObjectDestroyed => OpError::new(
             ResultReason::WrappingObjectDestroyed,
             format!("wrapping key {uid} has been destroyed"),
-        ));
-    };
-    let state = managed.state();
-    let usable = match purpose {
-        Purpose::Wrap => state == State::Active,
-        Purpose::Unwrap => matches!(
-            state,
-            State::Active | State::Deactivated | State::Compromised
         ),
-    };
-    if !usable {
-        return Err(OpError::new(
-            ResultReason::WrongKeyLifecycleState,
-            format!(
-                "wrapping key {uid} is {state:?}: it may not {}",
-                if purpose == Purpose::Wrap {
-                    "wrap"
-                } else {
-                    "unwrap"
-                }
-            ),
-        ));
-    }
-    let date = |pick: fn(&Attribute) -> Option<i64>| managed.attributes.iter().find_map(pick);
-    let (outside, which) = match purpose {
-        Purpose::Wrap => (
-            date(|a| match a {
-                Attribute::ProtectStopDate(d) => Some(d.0),
-                _ => None,
-            })
-            .is_some_and(|stop| ctx.now > stop),
-            "past its Protect Stop Date",
-        ),
-        Purpose::Unwrap => (
-            date(|a| match a {
-                Attribute::ProcessStartDate(d) => Some(d.0),
-                _ => None,
-            })
-            .is_some_and(|start| ctx.now < start),
-            "before its Process Start Date",
-        ),
-    };
-    if outside {
-        return Err(OpError::new(
-            ResultReason::WrongKeyLifecycleState,
-            format!("wrapping key {uid} is {which}"),
-        ));
-    }
-    let Object::SymmetricKey(k) = object else {
-        return Err(OpError::new(
-            ResultReason::InvalidObjectType,
-            format!(
-                "wrapping key {uid} is a {:?}; kmipd wraps with symmetric keys",
-                managed.object_type
-            ),
-        ));
-    };
-    if k.key_block.cryptographic_algorithm != Some(CryptographicAlgorithm::AES) {
-        return Err(OpError::new(
-            ResultReason::FeatureNotSupported,
-            format!("wrapping key {uid} is not an AES key; kmipd wraps with AES"),
-        ));
-    }
-    let mask = managed.attributes.iter().find_map(|a| match a {
-        Attribute::CryptographicUsageMask(m) => Some(*m),
-        _ => None,
-    });
-    let (bit, name) = match purpose {
-        Purpose::Wrap => (CryptographicUsageMask::WrapKey, "Wrap Key"),
-        Purpose::Unwrap => (CryptographicUsageMask::UnwrapKey, "Unwrap Key"),
-    };
-    if !mask.is_some_and(|m| m.contains(bit)) {
-        return Err(OpError::new(
-            ResultReason::IncompatibleCryptographicUsageMask,
-            format!("wrapping key {uid} does not have {name} in its Cryptographic Usage Mask"),
-        ));
-    }
-    let bytes = match &k.key_block.key_value {
-        Some(KeyValue::Plain { key_material, .. }) => match key_material {
-            KeyMaterial::Bytes(b) => Some(b),
-            KeyMaterial::Transparent(t) => t.key.as_ref(),
-        },
-        _ => None,
-    }
-    .map(|b| b.0.clone())
-    .ok_or_else(|| {
-        OpError::new(
-            ResultReason::KeyValueNotPresent,
-            format!("wrapping key {uid} has no key value"),
-        )
-    })?;
-    let parameters = managed
-        .attributes
-        .iter()
-        .filter_map(|a| match a {
-            Attribute::CryptographicParameters(p) => Some(p.clone()),
-            _ => None,
-        })
-        .collect();
-    Ok(WrappingKey { bytes, parameters })
+        _ => e,
+    })
 }
 
 /// The Cryptographic Parameters the wrap uses: the request's, which must agree with one
@@ -561,23 +441,7 @@ fn agrees(asked: &CryptographicParameters, instance: &CryptographicParameters) -
 pub(super) fn mode_only(mode: BlockCipherMode) -> CryptographicParameters {
     CryptographicParameters {
         block_cipher_mode: Some(mode),
-        padding_method: None,
-        hashing_algorithm: None,
-        key_role_type: None,
-        digital_signature_algorithm: None,
-        cryptographic_algorithm: None,
-        random_iv: None,
-        iv_length: None,
-        tag_length: None,
-        fixed_field_length: None,
-        invocation_field_length: None,
-        counter_length: None,
-        initial_counter_value: None,
-        salt_length: None,
-        mask_generator: None,
-        mask_generator_hashing_algorithm: None,
-        p_source: None,
-        trailer_field: None,
+        ..CryptographicParameters::none()
     }
 }
 

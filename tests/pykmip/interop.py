@@ -215,6 +215,41 @@ class Run:
             return "{} wrapped under {}: unwrapped at register, get returned the key".format(
                 uid, kek)
 
+        def encrypt_decrypt():
+            # AES-256-CBC with PKCS5 padding and a server-drawn IV (what MongoDB's and EDB's
+            # clients ask for), checked against the `cryptography` package's own CBC.
+            from cryptography.hazmat.primitives import padding
+            from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+            uid = c.create(enums.CryptographicAlgorithm.AES, 256, name=self.name("data-key"),
+                           cryptographic_usage_mask=[
+                               enums.CryptographicUsageMask.ENCRYPT,
+                               enums.CryptographicUsageMask.DECRYPT])
+            params = {"block_cipher_mode": enums.BlockCipherMode.CBC,
+                      "padding_method": enums.PaddingMethod.PKCS5,
+                      "random_iv": True}
+            if self.args.version in ("1.0", "1.1"):
+                # Encrypt came with KMIP 1.2.
+                reason = expect_failure((enums.ResultReason.OPERATION_NOT_SUPPORTED,),
+                                        c.encrypt, b"x" * 16, uid=uid,
+                                        cryptographic_parameters=params)
+                return "not in KMIP {}: {}".format(self.args.version, reason.name)
+            c.activate(uid)
+            data = b"a data key to be kept encrypted!"
+            encrypted, iv = c.encrypt(data, uid=uid, cryptographic_parameters=params)
+            check(iv is not None and len(iv) == 16, "IV {!r}".format(iv))
+            check(len(encrypted) == 48, "{} bytes of ciphertext".format(len(encrypted)))
+            unpadder = padding.PKCS7(128).unpadder()
+            decryptor = Cipher(algorithms.AES(c.get(uid).value), modes.CBC(iv)).decryptor()
+            local = unpadder.update(decryptor.update(encrypted) + decryptor.finalize()) \
+                + unpadder.finalize()
+            check(local == data, "local CBC decryption gave {!r}".format(local))
+            del params["random_iv"]
+            back = c.decrypt(encrypted, uid=uid, cryptographic_parameters=params,
+                             iv_counter_nonce=iv)
+            check(back == data, "decrypt gave {!r}".format(back))
+            return "{}: AES-256-CBC-PKCS5 with a server IV; decrypted by kmipd and locally".format(
+                uid)
+
         def register_secret():
             value = b"correct horse battery staple"
             secret = objects.SecretData(value, enums.SecretDataType.PASSWORD,
@@ -366,6 +401,7 @@ class Run:
         self.step("fresh until the first get", fresh)
         self.step("register symmetric key", register_key)
         self.step("register a wrapped key", register_wrapped)
+        self.step("encrypt and decrypt", encrypt_decrypt)
         self.step("register secret data", register_secret)
         self.step("register opaque object", register_opaque)
         if "registered" in state:
