@@ -100,8 +100,6 @@ const KNOWN: &[(&str, &str)] = &[
     ),
     // The 1.4 test case fixes the IV its server drew for Random IV (the 2.1 one captures it).
     ("CS-BC-M-13-14", "the OASIS run's random IV, fixed"),
-    // Usage Limits: kmipd does not count uses, so it does not use a key that has them.
-    ("CS-BC-M-7-", "Encrypt with a key that has Usage Limits"),
     // ChaCha20 and ChaCha20-Poly1305: kmipd encrypts with AES.
     ("CS-BC-M-CHACHA20", "ChaCha20 keys"),
     // GCM: kmipd takes 96-bit IVs (SP 800-38D §8.2); these use 64- and 480-bit ones.

@@ -236,14 +236,16 @@ pub fn get_attributes(
         }
         if ctx.cx.is_1x() {
             // Its KMIP 1.x decoder (`create_attribute_value`) has no reader for Revocation
-            // Reason, Link or Random Number Generator (1.3 and later) and fails the same way,
-            // so a 1.x client reading every attribute of a revoked key would get nothing;
-            // named, they are returned.
+            // Reason, Link, Usage Limits, Cryptographic Domain Parameters or Random Number
+            // Generator (1.3 and later) and fails the same way, so a 1.x client reading every
+            // attribute of a revoked key would get nothing; named, they are returned.
             all.retain(|a| {
                 !matches!(
                     a,
                     Attribute::RevocationReason(_)
                         | Attribute::Link(_)
+                        | Attribute::UsageLimits(_)
+                        | Attribute::CryptographicDomainParameters(_)
                         | Attribute::RandomNumberGenerator(_)
                 )
             });

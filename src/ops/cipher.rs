@@ -20,6 +20,8 @@
 //! - Single-part only: a request with Init Indicator True, Final Indicator False or a
 //!   Correlation Value (multi-part, streaming) gets Feature Not Supported, as Query's Streaming
 //!   Capability False says.
+//! - A key with Usage Limits pays for each Encrypt from its count (`keyuse`): the bytes
+//!   encrypted, or one use; the count left is stored before the answer.
 //! - A decryption that fails its check (a GCM tag, a PKCS5 padding) is Cryptographic Failure;
 //!   nothing of the plaintext is returned.
 //!
@@ -240,6 +242,7 @@ pub fn encrypt(
         .as_ref()
         .map(|a| a.0.as_slice());
     let (out, tag) = seal(&key.bytes, method, &iv, data.as_slice(), aad)?;
+    key.allocate(data.as_slice().len(), ctx)?;
     Ok(EncryptResponse {
         unique_identifier: uid,
         data: Some(ByteString(out)),

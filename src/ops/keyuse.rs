@@ -7,13 +7,16 @@
 //! The Protect Stop Date (§4.44) ends protecting, the Process Start Date (§4.43) begins
 //! processing. The Cryptographic Usage Mask (§4.19) must have the purpose's bit (Incompatible
 //! Cryptographic Usage Mask; 1.x clients get Permission Denied). kmipd uses AES keys only
-//! (Feature Not Supported for others). A key with a Usage Limits attribute is not used: kmipd
-//! does not count uses, and 2.1 §6.1.17 makes an allocation a SHALL before each encryption.
+//! (Feature Not Supported for others). A key with a Usage Limits attribute (§4.59) pays for
+//! each protecting use from its Usage Limits Count ([`allocate`]): the bytes protected, or one
+//! per use, stored with the operation's batch before it is answered; when the count cannot
+//! pay, Permission Denied (§6.1.17: "If the allocation is unable to be obtained the operation
+//! SHALL return with ... Permission Denied"). Processing (decrypt, unwrap) is not limited.
 
 use zeroize::Zeroizing;
 
 use super::{OpCtx, OpError};
-use crate::kmip::attributes::{Attribute, CryptographicParameters};
+use crate::kmip::attributes::{Attribute, CryptographicParameters, UsageLimits};
 use crate::kmip::objects::*;
 use crate::kmip::*;
 
@@ -56,8 +59,57 @@ impl Purpose {
 
 /// A key the purpose may use: its bytes and its Cryptographic Parameters attribute instances.
 pub(super) struct UsableKey {
+    pub uid: String,
+    pub purpose: Purpose,
     pub bytes: Zeroizing<Vec<u8>>,
     pub parameters: Vec<CryptographicParameters>,
+    /// Its Usage Limits, if it has them.
+    pub limits: Option<UsageLimits>,
+}
+
+impl UsableKey {
+    /// 2.1 §4.59, §6.1.17: takes the allocation for protecting `bytes` from the key's Usage
+    /// Limits Count (in bytes, or one use for the Object unit and when no unit is set) and
+    /// stores the count left with the batch; Permission Denied if the count cannot pay. A key
+    /// without Usage Limits, or a processing use, costs nothing.
+    pub(super) fn allocate(&self, bytes: usize, ctx: &mut OpCtx<'_, '_>) -> Result<(), OpError> {
+        let Some(limits) = &self.limits else {
+            return Ok(());
+        };
+        if !self.purpose.protects() {
+            return Ok(());
+        }
+        let units = match limits.usage_limits_unit {
+            Some(UsageLimitsUnit::Byte) => bytes as i64,
+            None | Some(UsageLimitsUnit::Object) => 1,
+            Some(other) => {
+                return Err(OpError::new(
+                    ResultReason::PermissionDenied,
+                    format!("Usage Limits Unit {other:?} is not one kmipd counts"),
+                ));
+            }
+        };
+        let left = limits
+            .usage_limits_count
+            .unwrap_or(limits.usage_limits_total);
+        if left < units {
+            return Err(OpError::new(
+                ResultReason::PermissionDenied,
+                format!(
+                    "key {} has {left} of its Usage Limits left, this use needs {units}",
+                    self.uid
+                ),
+            ));
+        }
+        let mut full = ctx.object(&self.uid, self.purpose.operation())?;
+        for a in &mut full.attributes {
+            if let Attribute::UsageLimits(u) = a {
+                u.usage_limits_count = Some(left - units);
+            }
+        }
+        ctx.txn.put(full)?;
+        Ok(())
+    }
 }
 
 /// Loads key `uid` for `purpose` and checks it may serve it now. A key that does not exist
@@ -145,16 +197,6 @@ pub(super) fn usable_key(
             format!("key {uid} does not have {name} in its Cryptographic Usage Mask"),
         ));
     }
-    if managed
-        .attributes
-        .iter()
-        .any(|a| matches!(a, Attribute::UsageLimits(_)))
-    {
-        return Err(OpError::new(
-            ResultReason::PermissionDenied,
-            format!("key {uid} has Usage Limits, which kmipd does not count: it is not used"),
-        ));
-    }
     let bytes = match &k.key_block.key_value {
         Some(KeyValue::Plain { key_material, .. }) => match key_material {
             KeyMaterial::Bytes(b) => Some(b),
@@ -177,5 +219,15 @@ pub(super) fn usable_key(
             _ => None,
         })
         .collect();
-    Ok(UsableKey { bytes, parameters })
+    let limits = managed.attributes.iter().find_map(|a| match a {
+        Attribute::UsageLimits(u) => Some(u.clone()),
+        _ => None,
+    });
+    Ok(UsableKey {
+        uid: uid.to_string(),
+        purpose,
+        bytes,
+        parameters,
+        limits,
+    })
 }

@@ -138,6 +138,13 @@ fn initial_attributes(
         }
     }
     quantum_safe(object_type, &client)?;
+    // 2.1 §4.59: "the Usage Limits Count is set to the Usage Limits Total value"; "the server
+    // SHALL ignore the Usage Limits Count value" a client gives when the object is made.
+    for a in &mut client {
+        if let Attribute::UsageLimits(u) = a {
+            u.usage_limits_count = Some(u.usage_limits_total);
+        }
+    }
     let mut attributes = vec![
         Attribute::UniqueIdentifier(uid.to_string()),
         Attribute::ObjectType(object_type),

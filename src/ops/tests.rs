@@ -3857,11 +3857,33 @@ fn encrypt_and_decrypt_refuse_with_the_spec_reasons() {
         )],
         true,
     );
+    // Usage Limits of 16 bytes: one block encrypted, then no more; the count is kept.
+    assert_eq!(
+        enc(&limited, ecb(), &block, None).result_status,
+        ResultStatus::Success
+    );
     expect(
         enc(&limited, ecb(), &block, None),
         ResultReason::PermissionDenied,
-        "Usage Limits",
+        "Usage Limits spent",
     );
+    assert!(
+        all_attributes(&kms, v, &limited).contains(&Attribute::UsageLimits(
+            crate::kmip::attributes::UsageLimits {
+                usage_limits_total: 16,
+                usage_limits_count: Some(0),
+                usage_limits_unit: Some(UsageLimitsUnit::Byte),
+            }
+        ))
+    );
+    // Decrypting is not limited.
+    let r = one(
+        &kms,
+        v,
+        Operation::Decrypt,
+        decrypt_req(&limited, ecb(), &block, None, None),
+    );
+    assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
     expect(
         enc("no-such-key", ecb(), &block, None),
         ResultReason::ObjectNotFound,

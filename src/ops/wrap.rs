@@ -320,6 +320,7 @@ pub(super) fn wrap(
         }
     };
     let wrapped = aes_wrap(&key.bytes, mode, &plaintext)?;
+    key.allocate(plaintext.len(), ctx)?;
     block.key_value = Some(KeyValue::Wrapped(KeyBytes(Zeroizing::new(wrapped))));
     block.key_wrapping_data = Some(KeyWrappingData {
         wrapping_method: WrappingMethod::Encrypt,
