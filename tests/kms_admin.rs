@@ -28,6 +28,18 @@ fn client(rt: &tokio::runtime::Runtime, daemon: &Daemon, data: &Path) -> Client 
     Client { stream }
 }
 
+/// Stops the daemon cleanly and returns its audit log as `kmipd audit show --json` prints it.
+fn audit_after_stop(daemon: Daemon, data: &Path) -> String {
+    assert!(daemon.stop().success());
+    kmipd(&[
+        "audit",
+        "show",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--json",
+    ])
+}
+
 /// The number before `what` in `text` ("5 objects" → 5).
 fn count_before(text: &str, what: &str) -> u64 {
     let at = text
@@ -301,14 +313,7 @@ fn the_server_moves_states_when_their_dates_come() {
     wait_for(State::Active);
     wait_for(State::Deactivated);
     drop(c);
-    assert!(daemon.stop().success());
-    let shown = kmipd(&[
-        "audit",
-        "show",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--json",
-    ]);
+    let shown = audit_after_stop(daemon, &data);
     for change in ["Activation Date reached", "Deactivation Date reached"] {
         assert!(
             shown.lines().any(|l| l.contains(change)
@@ -346,23 +351,7 @@ fn a_key_leaves_the_server_wrapped_under_another() {
         hex("28C9F404C4B810F4CBCCB35CFB87F8263F5786E2D80ED326CBC7F0E71A99F43BFB988B9B7A02DD21");
     let nist_key_wrap = CryptographicParameters {
         block_cipher_mode: Some(BlockCipherMode::NISTKeyWrap),
-        padding_method: None,
-        hashing_algorithm: None,
-        key_role_type: None,
-        digital_signature_algorithm: None,
-        cryptographic_algorithm: None,
-        random_iv: None,
-        iv_length: None,
-        tag_length: None,
-        fixed_field_length: None,
-        invocation_field_length: None,
-        counter_length: None,
-        initial_counter_value: None,
-        salt_length: None,
-        mask_generator: None,
-        mask_generator_hashing_algorithm: None,
-        p_source: None,
-        trailer_field: None,
+        ..CryptographicParameters::none()
     };
     let get_wrapped = |uid: &str, kek_uid: &str, encoding: Option<EncodingOption>| {
         RequestPayload::Get(GetRequest {
@@ -510,14 +499,7 @@ fn a_key_leaves_the_server_wrapped_under_another() {
         assert_eq!(wrapped_bytes(&g).0, published, "{v}: As Registered");
     }
     drop(c);
-    assert!(daemon.stop().success());
-    let shown = kmipd(&[
-        "audit",
-        "show",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--json",
-    ]);
+    let shown = audit_after_stop(daemon, &data);
     for (uid, kek_uid) in logged {
         assert!(
             shown.lines().any(|l| l.contains("\"operation\":\"Get\"")

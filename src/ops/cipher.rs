@@ -35,7 +35,7 @@ use cbc::cipher::block_padding::{NoPadding, Pkcs7};
 use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use zeroize::Zeroizing;
 
-use super::keyuse::{Purpose, usable_key};
+use super::keyuse::{Purpose, UsableKey, usable_key};
 use super::{OpCtx, OpError};
 use crate::kmip::attributes::CryptographicParameters;
 use crate::kmip::codec::ByteString;
@@ -196,24 +196,67 @@ fn check_iv(method: Method, iv: &[u8]) -> Result<(), OpError> {
     }
 }
 
+/// What Encrypt and Decrypt share: the key (the ID Placeholder when none is named), checked
+/// for the purpose, the parameters and the cipher they choose.
+struct Prepared {
+    uid: String,
+    key: UsableKey,
+    parameters: CryptographicParameters,
+    method: Method,
+}
+
+/// The common start of Encrypt and Decrypt: a single-part request with Data, its key, its
+/// cipher.
+fn prepare(
+    purpose: Purpose,
+    uid: &Option<String>,
+    asked: Option<&CryptographicParameters>,
+    stream: (Option<bool>, Option<bool>, Option<&ByteString>),
+    has_data: bool,
+    ctx: &mut OpCtx<'_, '_>,
+) -> Result<Prepared, OpError> {
+    single_part(stream.0, stream.1, stream.2)?;
+    let uid = ctx.uid(uid)?;
+    if !has_data {
+        return Err(OpError::new(
+            ResultReason::InvalidField,
+            format!("{purpose:?} needs Data"),
+        ));
+    }
+    let key = usable_key(&uid, purpose, ctx)?;
+    let parameters = merged(asked, &key.parameters);
+    let method = Method::of(&parameters)?;
+    Ok(Prepared {
+        uid,
+        key,
+        parameters,
+        method,
+    })
+}
+
 /// 2.1 §6.1.17 Encrypt.
 pub fn encrypt(
     request: &EncryptRequest,
     ctx: &mut OpCtx<'_, '_>,
 ) -> Result<EncryptResponse, OpError> {
-    single_part(
-        request.init_indicator,
-        request.final_indicator,
-        request.correlation_value.as_ref(),
+    let Prepared {
+        uid,
+        key,
+        parameters,
+        method,
+    } = prepare(
+        Purpose::Encrypt,
+        &request.unique_identifier,
+        request.cryptographic_parameters.as_ref(),
+        (
+            request.init_indicator,
+            request.final_indicator,
+            request.correlation_value.as_ref(),
+        ),
+        request.data.is_some(),
+        ctx,
     )?;
-    let uid = ctx.uid(&request.unique_identifier)?;
-    let data = request
-        .data
-        .as_ref()
-        .ok_or_else(|| OpError::new(ResultReason::InvalidField, "Encrypt needs Data"))?;
-    let key = usable_key(&uid, Purpose::Encrypt, ctx)?;
-    let parameters = merged(request.cryptographic_parameters.as_ref(), &key.parameters);
-    let method = Method::of(&parameters)?;
+    let data = request.data.as_ref().map_or(&[][..], KeyBytes::as_slice);
     let (iv, generated) = match (&request.iv_counter_nonce, parameters.random_iv) {
         (Some(_), Some(true)) => {
             return Err(OpError::new(
@@ -241,8 +284,8 @@ pub fn encrypt(
         .authenticated_encryption_additional_data
         .as_ref()
         .map(|a| a.0.as_slice());
-    let (out, tag) = seal(&key.bytes, method, &iv, data.as_slice(), aad)?;
-    key.allocate(data.as_slice().len(), ctx)?;
+    let (out, tag) = seal(&key.bytes, method, &iv, data, aad)?;
+    key.allocate(data.len(), ctx)?;
     Ok(EncryptResponse {
         unique_identifier: uid,
         data: Some(ByteString(out)),
@@ -257,19 +300,21 @@ pub fn decrypt(
     request: &DecryptRequest,
     ctx: &mut OpCtx<'_, '_>,
 ) -> Result<DecryptResponse, OpError> {
-    single_part(
-        request.init_indicator,
-        request.final_indicator,
-        request.correlation_value.as_ref(),
+    let Prepared {
+        uid, key, method, ..
+    } = prepare(
+        Purpose::Decrypt,
+        &request.unique_identifier,
+        request.cryptographic_parameters.as_ref(),
+        (
+            request.init_indicator,
+            request.final_indicator,
+            request.correlation_value.as_ref(),
+        ),
+        request.data.is_some(),
+        ctx,
     )?;
-    let uid = ctx.uid(&request.unique_identifier)?;
-    let data = request
-        .data
-        .as_ref()
-        .ok_or_else(|| OpError::new(ResultReason::InvalidField, "Decrypt needs Data"))?;
-    let key = usable_key(&uid, Purpose::Decrypt, ctx)?;
-    let parameters = merged(request.cryptographic_parameters.as_ref(), &key.parameters);
-    let method = Method::of(&parameters)?;
+    let data = request.data.as_ref().map_or(&[][..], |d| d.0.as_slice());
     let iv = match (&request.iv_counter_nonce, method.iv_len()) {
         (Some(iv), _) => {
             check_iv(method, &iv.0)?;
@@ -286,7 +331,7 @@ pub fn decrypt(
         .authenticated_encryption_tag
         .as_ref()
         .map(|t| t.0.as_slice());
-    let clear = open(&key.bytes, method, iv, data.0.as_slice(), aad, tag)?;
+    let clear = open(&key.bytes, method, iv, data, aad, tag)?;
     Ok(DecryptResponse {
         unique_identifier: uid,
         data: Some(KeyBytes(clear)),

@@ -214,6 +214,36 @@ fn created_uid(r: &ResponseBatchItem) -> String {
     }
 }
 
+/// A Secret Data of type Password holding `bytes`, in Opaque format.
+fn password(bytes: Vec<u8>) -> Object {
+    Object::SecretData(SecretData {
+        secret_data_type: SecretDataType::Password,
+        key_block: KeyBlock {
+            key_format_type: KeyFormatType::Opaque,
+            key_compression_type: None,
+            key_value: Some(KeyValue::Plain {
+                key_material: KeyMaterial::Bytes(KeyBytes::new(bytes)),
+                attributes: vec![],
+            }),
+            cryptographic_algorithm: None,
+            cryptographic_length: None,
+            key_wrapping_data: None,
+        },
+    })
+}
+
+/// A Revoke of `uid` for Cessation of Operation.
+fn revoke_req(uid: &str) -> RequestPayload {
+    RequestPayload::Revoke(RevokeRequest {
+        unique_identifier: Some(uid.into()),
+        revocation_reason: RevocationReason {
+            revocation_reason_code: RevocationReasonCode::CessationOfOperation,
+            revocation_message: None,
+        },
+        compromise_occurrence_date: None,
+    })
+}
+
 fn get_req(uid: &str, format: Option<KeyFormatType>) -> RequestPayload {
     get_by(Some(uid), format)
 }
@@ -311,19 +341,7 @@ fn create_get_activate_revoke_destroy_in_every_version() {
             "an Active key is not destroyed"
         );
 
-        let r = one(
-            &kms,
-            version,
-            Operation::Revoke,
-            RequestPayload::Revoke(RevokeRequest {
-                unique_identifier: Some(uid.clone()),
-                revocation_reason: RevocationReason {
-                    revocation_reason_code: RevocationReasonCode::CessationOfOperation,
-                    revocation_message: None,
-                },
-                compromise_occurrence_date: None,
-            }),
-        );
+        let r = one(&kms, version, Operation::Revoke, revoke_req(&uid));
         assert_eq!(r.result_status, ResultStatus::Success);
         let r = one(
             &kms,
@@ -897,20 +915,7 @@ fn discover_versions_and_query() {
 #[test]
 fn register_secret_data_and_add_attribute() {
     let kms = kms();
-    let secret = Object::SecretData(SecretData {
-        secret_data_type: SecretDataType::Password,
-        key_block: KeyBlock {
-            key_format_type: KeyFormatType::Opaque,
-            key_compression_type: None,
-            key_value: Some(KeyValue::Plain {
-                key_material: KeyMaterial::Bytes(KeyBytes::new(b"correct horse".to_vec())),
-                attributes: vec![],
-            }),
-            cryptographic_algorithm: None,
-            cryptographic_length: None,
-            key_wrapping_data: None,
-        },
-    });
+    let secret = password(b"correct horse".to_vec());
     let r = one(
         &kms,
         KmipVersion::V1_1,
@@ -1256,20 +1261,7 @@ fn fresh_is_true_until_a_get_serves_the_object() {
     assert!(attrs(KmipVersion::V1_1, &uid).contains(&Attribute::Fresh(true)));
 
     // Register may say False; Create may not set Fresh at all.
-    let secret = Object::SecretData(SecretData {
-        secret_data_type: SecretDataType::Password,
-        key_block: KeyBlock {
-            key_format_type: KeyFormatType::Opaque,
-            key_compression_type: None,
-            key_value: Some(KeyValue::Plain {
-                key_material: KeyMaterial::Bytes(KeyBytes::new(vec![7; 16])),
-                attributes: vec![],
-            }),
-            cryptographic_algorithm: None,
-            cryptographic_length: None,
-            key_wrapping_data: None,
-        },
-    });
+    let secret = password(vec![7; 16]);
     let v = KmipVersion::V2_1;
     let r = one(
         &kms,
@@ -2534,20 +2526,20 @@ fn got_block(r: &ResponseBatchItem) -> &KeyBlock {
         .expect("a Key Block")
 }
 
-/// Creates an AES-256 key that may wrap (Wrap Key, Unwrap Key) with `extra` attributes, and
-/// activates it; its Unique Identifier and its bytes.
-fn wrapping_key(kms: &Kms, version: KmipVersion, extra: Vec<Attribute>) -> (String, Vec<u8>) {
+/// Creates an AES key of `bits` with usage mask `mask` and `extra` attributes as Alice, and
+/// activates it; its Unique Identifier.
+fn active_key(
+    kms: &Kms,
+    version: KmipVersion,
+    bits: i32,
+    mask: CryptographicUsageMask,
+    extra: Vec<Attribute>,
+) -> String {
     let uid = created_uid(&one(
         kms,
         version,
         Operation::Create,
-        create_with(
-            version,
-            256,
-            "kek",
-            CryptographicUsageMask::WrapKey | CryptographicUsageMask::UnwrapKey,
-            extra,
-        ),
+        create_with(version, bits, "active", mask, extra),
     ));
     let r = one(
         kms,
@@ -2556,6 +2548,19 @@ fn wrapping_key(kms: &Kms, version: KmipVersion, extra: Vec<Attribute>) -> (Stri
         RequestPayload::Activate(uid_req(Some(&uid))),
     );
     assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+    uid
+}
+
+/// Creates an AES-256 key that may wrap (Wrap Key, Unwrap Key) with `extra` attributes, and
+/// activates it; its Unique Identifier and its bytes.
+fn wrapping_key(kms: &Kms, version: KmipVersion, extra: Vec<Attribute>) -> (String, Vec<u8>) {
+    let uid = active_key(
+        kms,
+        version,
+        256,
+        CryptographicUsageMask::WrapKey | CryptographicUsageMask::UnwrapKey,
+        extra,
+    );
     let bytes = key_bytes(&one(kms, version, Operation::Get, get_req(&uid, None)));
     (uid, bytes)
 }
@@ -2807,13 +2812,7 @@ fn wrapped_get_refuses_with_the_spec_reasons() {
     expect(r, ResultReason::ItemNotFound, "missing wrapping key, 1.4");
 
     // A key of the wrong use, one not yet Active, one past its Protect Stop Date.
-    let not_for_wrapping = create_key(&kms, v, 256, "encrypt-only");
-    one(
-        &kms,
-        v,
-        Operation::Activate,
-        RequestPayload::Activate(uid_req(Some(&not_for_wrapping))),
-    );
+    let not_for_wrapping = active_key(&kms, v, 256, CryptographicUsageMask::Encrypt, vec![]);
     expect(
         get(wrap_spec(&not_for_wrapping, None)),
         ResultReason::IncompatibleCryptographicUsageMask,
@@ -2928,20 +2927,7 @@ fn wrapped_get_refuses_with_the_spec_reasons() {
             }),
         ))
     };
-    let secret = register(Object::SecretData(SecretData {
-        secret_data_type: SecretDataType::Password,
-        key_block: KeyBlock {
-            key_format_type: KeyFormatType::Opaque,
-            key_compression_type: None,
-            key_value: Some(KeyValue::Plain {
-                key_material: KeyMaterial::Bytes(KeyBytes::new(b"correct horse".to_vec())),
-                attributes: vec![],
-            }),
-            cryptographic_algorithm: None,
-            cryptographic_length: None,
-            key_wrapping_data: None,
-        },
-    }));
+    let secret = register(password(b"correct horse".to_vec()));
     let r = one(
         &kms,
         v,
@@ -3011,19 +2997,7 @@ fn wrapped_get_refuses_with_the_spec_reasons() {
 
     // A destroyed wrapping key.
     let (gone, _) = wrapping_key(&kms, v, vec![]);
-    let revoke = one(
-        &kms,
-        v,
-        Operation::Revoke,
-        RequestPayload::Revoke(RevokeRequest {
-            unique_identifier: Some(gone.clone()),
-            revocation_reason: RevocationReason {
-                revocation_reason_code: RevocationReasonCode::CessationOfOperation,
-                revocation_message: None,
-            },
-            compromise_occurrence_date: None,
-        }),
-    );
+    let revoke = one(&kms, v, Operation::Revoke, revoke_req(&gone));
     assert_eq!(revoke.result_status, ResultStatus::Success, "{revoke:?}");
     expect(
         one(
@@ -3344,18 +3318,7 @@ fn register_of_a_wrapped_key_refuses_with_the_spec_reasons() {
 
     // Keys that may not unwrap: without Unwrap Key, not yet Active, before the Process Start
     // Date. A Deactivated key still may (2.1 §4.57: it processes, it does not protect).
-    let wrap_only = created_uid(&one(
-        &kms,
-        v,
-        Operation::Create,
-        create_with(v, 256, "wrap-only", CryptographicUsageMask::WrapKey, vec![]),
-    ));
-    one(
-        &kms,
-        v,
-        Operation::Activate,
-        RequestPayload::Activate(uid_req(Some(&wrap_only))),
-    );
+    let wrap_only = active_key(&kms, v, 256, CryptographicUsageMask::WrapKey, vec![]);
     expect(
         register(under_other(&key), wrapping_data(&wrap_only, no_encoding)),
         ResultReason::IncompatibleCryptographicUsageMask,
@@ -3382,19 +3345,7 @@ fn register_of_a_wrapped_key_refuses_with_the_spec_reasons() {
         ResultReason::WrongKeyLifecycleState,
         "before the Process Start Date",
     );
-    let r = one(
-        &kms,
-        v,
-        Operation::Revoke,
-        RequestPayload::Revoke(RevokeRequest {
-            unique_identifier: Some(other.clone()),
-            revocation_reason: RevocationReason {
-                revocation_reason_code: RevocationReasonCode::CessationOfOperation,
-                revocation_message: None,
-            },
-            compromise_occurrence_date: None,
-        }),
-    );
+    let r = one(&kms, v, Operation::Revoke, revoke_req(&other));
     assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
     assert_eq!(
         register(under_other(&key), wrapping_data(&other, no_encoding)).result_status,
@@ -3423,19 +3374,7 @@ fn all_attributes_leave_out_what_pykmip_cannot_read_and_named_ones_are_returned(
             Operation::Activate,
             RequestPayload::Activate(uid_req(Some(&uid))),
         );
-        let r = one(
-            &kms,
-            v,
-            Operation::Revoke,
-            RequestPayload::Revoke(RevokeRequest {
-                unique_identifier: Some(uid.clone()),
-                revocation_reason: RevocationReason {
-                    revocation_reason_code: RevocationReasonCode::CessationOfOperation,
-                    revocation_message: None,
-                },
-                compromise_occurrence_date: None,
-            }),
-        );
+        let r = one(&kms, v, Operation::Revoke, revoke_req(&uid));
         assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
         let link = Attribute::Link(crate::kmip::attributes::Link {
             link_type: LinkType::NextLink,
@@ -3649,19 +3588,7 @@ fn encrypt_and_decrypt_round_trip_in_every_version_that_has_them() {
             }
         }
         // Deactivated: decrypts what it encrypted, encrypts no more.
-        let r = one(
-            &kms,
-            v,
-            Operation::Revoke,
-            RequestPayload::Revoke(RevokeRequest {
-                unique_identifier: Some(key.clone()),
-                revocation_reason: RevocationReason {
-                    revocation_reason_code: RevocationReasonCode::CessationOfOperation,
-                    revocation_message: None,
-                },
-                compromise_occurrence_date: None,
-            }),
-        );
+        let r = one(&kms, v, Operation::Revoke, revoke_req(&key));
         assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
         let r = one(
             &kms,
@@ -3909,20 +3836,7 @@ fn encrypt_and_decrypt_refuse_with_the_spec_reasons() {
         Operation::Register,
         register_key(
             v,
-            Object::SecretData(SecretData {
-                secret_data_type: SecretDataType::Password,
-                key_block: KeyBlock {
-                    key_format_type: KeyFormatType::Opaque,
-                    key_compression_type: None,
-                    key_value: Some(KeyValue::Plain {
-                        key_material: KeyMaterial::Bytes(KeyBytes::new(vec![1; 16])),
-                        attributes: vec![],
-                    }),
-                    cryptographic_algorithm: None,
-                    cryptographic_length: None,
-                    key_wrapping_data: None,
-                },
-            }),
+            password(vec![1; 16]),
             vec![
                 Attribute::CryptographicUsageMask(both),
                 Attribute::ActivationDate(DateTime(NOW - 1)),
