@@ -97,6 +97,24 @@ fn create_payload(version: KmipVersion, bits: i32, name: &str) -> RequestPayload
     )
 }
 
+/// Attributes in `version`'s shape: a 1.x Template-Attribute or a 2.x Attributes.
+fn template(
+    version: KmipVersion,
+    attrs: Vec<Attribute>,
+) -> (Option<TemplateAttribute>, Option<Attributes>) {
+    if version.is_1x() {
+        (
+            Some(TemplateAttribute {
+                name: vec![],
+                attribute: attrs.into_iter().map(Into::into).collect(),
+            }),
+            None,
+        )
+    } else {
+        (None, Some(Attributes(attrs)))
+    }
+}
+
 /// A Create of an AES key of `bits` named `name` with usage mask `mask` and `extra`
 /// attributes, in `version`'s shape.
 fn create_with(
@@ -116,17 +134,7 @@ fn create_with(
         }),
     ];
     attrs.extend(extra);
-    let (template_attribute, attributes) = if version.is_1x() {
-        (
-            Some(TemplateAttribute {
-                name: vec![],
-                attribute: attrs.into_iter().map(Into::into).collect(),
-            }),
-            None,
-        )
-    } else {
-        (None, Some(Attributes(attrs)))
-    };
+    let (template_attribute, attributes) = template(version, attrs);
     RequestPayload::Create(CreateRequest {
         object_type: ObjectType::SymmetricKey,
         template_attribute,
@@ -3028,19 +3036,9 @@ fn wrapped_get_refuses_with_the_spec_reasons() {
     );
 }
 
-/// A Register of `object` (a Symmetric Key) with `attrs`, in `version`'s shape.
+/// A Register of `object` with `attrs`, in `version`'s shape.
 fn register_key(version: KmipVersion, object: Object, attrs: Vec<Attribute>) -> RequestPayload {
-    let (template_attribute, attributes) = if version.is_1x() {
-        (
-            Some(TemplateAttribute {
-                name: vec![],
-                attribute: attrs.into_iter().map(Into::into).collect(),
-            }),
-            None,
-        )
-    } else {
-        (None, Some(Attributes(attrs)))
-    };
+    let (template_attribute, attributes) = template(version, attrs);
     RequestPayload::Register(RegisterRequest {
         object_type: object.object_type(),
         template_attribute,
