@@ -186,9 +186,11 @@ impl Requests {
     }
 
     /// Encrypt of `data` with AES-CBC, PKCS5 padding and an IV the server draws (Random IV),
-    /// as MongoDB's and EDB's clients ask for.
+    /// as MongoDB's and EDB's clients ask for. The parameters name the algorithm too: PyKMIP's
+    /// server takes it from them, not from the key.
     pub fn encrypt(&self, uid: &str, data: Vec<u8>) -> Vec<u8> {
         let mut parameters = crate::kmip::attributes::CryptographicParameters::none();
+        parameters.cryptographic_algorithm = Some(CryptographicAlgorithm::AES);
         parameters.block_cipher_mode = Some(BlockCipherMode::CBC);
         parameters.padding_method = Some(PaddingMethod::PKCS5);
         parameters.random_iv = Some(true);
