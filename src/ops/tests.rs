@@ -2534,6 +2534,27 @@ fn got_block(r: &ResponseBatchItem) -> &KeyBlock {
         .expect("a Key Block")
 }
 
+/// Asserts that `r` failed with `want` (`why` says which case).
+fn refused(r: ResponseBatchItem, want: ResultReason, why: &str) {
+    assert_eq!(
+        r.result_status,
+        ResultStatus::OperationFailed,
+        "{why}: {r:?}"
+    );
+    assert_eq!(reason(&r), Some(want), "{why}: {:?}", r.result_message);
+}
+
+/// Creates an AES-256 key with usage mask `mask` as Alice, left Pre-Active; its Unique
+/// Identifier.
+fn pre_active_key(kms: &Kms, version: KmipVersion, mask: CryptographicUsageMask) -> String {
+    created_uid(&one(
+        kms,
+        version,
+        Operation::Create,
+        create_with(version, 256, "pre-active", mask, vec![]),
+    ))
+}
+
 /// Creates an AES key of `bits` with usage mask `mask` and `extra` attributes as Alice, and
 /// activates it; its Unique Identifier.
 fn active_key(
@@ -2797,16 +2818,8 @@ fn wrapped_get_refuses_with_the_spec_reasons() {
     let get = |spec: KeyWrappingSpecification| {
         one(&kms, v, Operation::Get, wrapped_get(&uid, None, spec))
     };
-    let expect = |r: ResponseBatchItem, want: ResultReason, why: &str| {
-        assert_eq!(
-            r.result_status,
-            ResultStatus::OperationFailed,
-            "{why}: {r:?}"
-        );
-        assert_eq!(reason(&r), Some(want), "{why}: {:?}", r.result_message);
-    };
 
-    expect(
+    refused(
         get(wrap_spec("no-such-key", None)),
         ResultReason::WrappingObjectNotFound,
         "missing wrapping key",
@@ -2817,28 +2830,23 @@ fn wrapped_get_refuses_with_the_spec_reasons() {
         Operation::Get,
         wrapped_get(&uid, None, wrap_spec("no-such-key", None)),
     );
-    expect(r, ResultReason::ItemNotFound, "missing wrapping key, 1.4");
+    refused(r, ResultReason::ItemNotFound, "missing wrapping key, 1.4");
 
     // A key of the wrong use, one not yet Active, one past its Protect Stop Date.
     let not_for_wrapping = active_key(&kms, v, 256, CryptographicUsageMask::Encrypt, vec![]);
-    expect(
+    refused(
         get(wrap_spec(&not_for_wrapping, None)),
         ResultReason::IncompatibleCryptographicUsageMask,
         "no Wrap Key bit",
     );
-    let pre_active = created_uid(&one(
-        &kms,
-        v,
-        Operation::Create,
-        create_with(v, 256, "later", CryptographicUsageMask::WrapKey, vec![]),
-    ));
-    expect(
+    let pre_active = pre_active_key(&kms, v, CryptographicUsageMask::WrapKey);
+    refused(
         get(wrap_spec(&pre_active, None)),
         ResultReason::WrongKeyLifecycleState,
         "Pre-Active wrapping key",
     );
     let (stopped, _) = wrapping_key(&kms, v, vec![Attribute::ProtectStopDate(DateTime(NOW - 1))]);
-    expect(
+    refused(
         get(wrap_spec(&stopped, None)),
         ResultReason::WrongKeyLifecycleState,
         "past the Protect Stop Date",
@@ -2846,7 +2854,7 @@ fn wrapped_get_refuses_with_the_spec_reasons() {
 
     // Parameters: a mode that is no key wrap; one the key's Cryptographic Parameters do not
     // allow.
-    expect(
+    refused(
         get(wrap_spec(&kek, Some(BlockCipherMode::GCM))),
         ResultReason::BadCryptographicParameters,
         "GCM",
@@ -2858,7 +2866,7 @@ fn wrapped_get_refuses_with_the_spec_reasons() {
             BlockCipherMode::AESKeyWrapPadding,
         ))],
     );
-    expect(
+    refused(
         get(wrap_spec(&kwp_only, Some(BlockCipherMode::NISTKeyWrap))),
         ResultReason::BadCryptographicParameters,
         "a mode the key does not allow",
@@ -2876,19 +2884,19 @@ fn wrapped_get_refuses_with_the_spec_reasons() {
         Operation::Get,
         wrapped_get(&kek, None, wrap_spec(&kek, None)),
     );
-    expect(r, ResultReason::InvalidField, "a key under itself");
+    refused(r, ResultReason::InvalidField, "a key under itself");
 
     // Methods and structure.
     let mut spec = wrap_spec(&kek, None);
     spec.wrapping_method = WrappingMethod::MACSign;
-    expect(get(spec), ResultReason::FeatureNotSupported, "MAC/sign");
+    refused(get(spec), ResultReason::FeatureNotSupported, "MAC/sign");
     let mut spec = wrap_spec(&kek, None);
     spec.encryption_key_information = None;
-    expect(get(spec), ResultReason::InvalidField, "no key information");
+    refused(get(spec), ResultReason::InvalidField, "no key information");
     let mut spec = wrap_spec(&kek, None);
     spec.encoding_option = Some(EncodingOption::NoEncoding);
     spec.attribute_name = vec!["Name".into()];
-    expect(
+    refused(
         get(spec),
         ResultReason::EncodingOptionError,
         "No Encoding with attribute names",
@@ -2901,7 +2909,7 @@ fn wrapped_get_refuses_with_the_spec_reasons() {
         Operation::Get,
         wrapped_get(&uid, Some(KeyFormatType::TransparentSymmetricKey), spec),
     );
-    expect(
+    refused(
         r,
         ResultReason::EncodingOptionError,
         "No Encoding of a structure",
@@ -2914,7 +2922,7 @@ fn wrapped_get_refuses_with_the_spec_reasons() {
         Operation::ModifyAttribute,
         modify(&uid, Attribute::Extractable(false)),
     );
-    expect(
+    refused(
         get(wrap_spec(&kek, None)),
         ResultReason::NotExtractable,
         "not Extractable",
@@ -2949,7 +2957,7 @@ fn wrapped_get_refuses_with_the_spec_reasons() {
     // 13 bytes: NIST Key Wrap cannot take them bare, AES Key Wrap Padding can.
     let mut spec = wrap_spec(&kek, Some(BlockCipherMode::NISTKeyWrap));
     spec.encoding_option = Some(EncodingOption::NoEncoding);
-    expect(
+    refused(
         one(
             &kms,
             v,
@@ -2967,7 +2975,7 @@ fn wrapped_get_refuses_with_the_spec_reasons() {
         opaque_data_type: OpaqueDataType::Unknown(0x8000_0001),
         opaque_data_value: KeyBytes::new(vec![9; 16]),
     }));
-    expect(
+    refused(
         one(
             &kms,
             v,
@@ -2997,7 +3005,7 @@ fn wrapped_get_refuses_with_the_spec_reasons() {
         Operation::Get,
         wrapped_get(&mine, None, wrap_spec(&bobs, None)),
     );
-    expect(
+    refused(
         r,
         ResultReason::PermissionDenied,
         "another client's wrapping key",
@@ -3007,7 +3015,7 @@ fn wrapped_get_refuses_with_the_spec_reasons() {
     let (gone, _) = wrapping_key(&kms, v, vec![]);
     let revoke = one(&kms, v, Operation::Revoke, revoke_req(&gone));
     assert_eq!(revoke.result_status, ResultStatus::Success, "{revoke:?}");
-    expect(
+    refused(
         one(
             &kms,
             v,
@@ -3024,7 +3032,7 @@ fn wrapped_get_refuses_with_the_spec_reasons() {
         RequestPayload::Destroy(uid_req(Some(&gone))),
     );
     assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
-    expect(
+    refused(
         one(
             &kms,
             v,
@@ -3248,18 +3256,10 @@ fn register_of_a_wrapped_key_refuses_with_the_spec_reasons() {
             register_key(v, wrapped_key(value, data), vec![]),
         )
     };
-    let expect = |r: ResponseBatchItem, want: ResultReason, why: &str| {
-        assert_eq!(
-            r.result_status,
-            ResultStatus::OperationFailed,
-            "{why}: {r:?}"
-        );
-        assert_eq!(reason(&r), Some(want), "{why}: {:?}", r.result_message);
-    };
     let key = [3u8; 32];
 
     // Wrapped under another key than the one named: the integrity check fails.
-    expect(
+    refused(
         register(under_other(&key), wrapping_data(&kek, no_encoding)),
         ResultReason::CryptographicFailure,
         "the wrong wrapping key",
@@ -3269,19 +3269,19 @@ fn register_of_a_wrapped_key_refuses_with_the_spec_reasons() {
         register(under_other(&key), wrapping_data(&other, no_encoding)).result_status,
         ResultStatus::Success
     );
-    expect(
+    refused(
         register(under_other(&key), wrapping_data("no-such-key", no_encoding)),
         ResultReason::WrappingObjectNotFound,
         "a missing wrapping key",
     );
     // TTLV Encoding declared over bytes that are not a Key Value.
-    expect(
+    refused(
         register(under_other(&key), wrapping_data(&other, None)),
         ResultReason::InvalidField,
         "not TTLV",
     );
     // Key Wrapping Data over a Key Value that is not wrapped.
-    expect(
+    refused(
         register(
             KeyValue::Plain {
                 key_material: KeyMaterial::Bytes(KeyBytes::new(key.to_vec())),
@@ -3294,21 +3294,21 @@ fn register_of_a_wrapped_key_refuses_with_the_spec_reasons() {
     );
     let mut data = wrapping_data(&other, no_encoding);
     data.iv_counter_nonce = Some(ByteString(vec![0; 8]));
-    expect(
+    refused(
         register(under_other(&key), data),
         ResultReason::BadCryptographicParameters,
         "an IV for AES key wrap",
     );
     let mut data = wrapping_data(&other, no_encoding);
     data.wrapping_method = WrappingMethod::MACSign;
-    expect(
+    refused(
         register(under_other(&key), data),
         ResultReason::FeatureNotSupported,
         "MAC/sign",
     );
     let mut data = wrapping_data(&other, no_encoding);
     data.encryption_key_information = None;
-    expect(
+    refused(
         register(under_other(&key), data),
         ResultReason::InvalidField,
         "no key information",
@@ -3317,18 +3317,13 @@ fn register_of_a_wrapped_key_refuses_with_the_spec_reasons() {
     // Keys that may not unwrap: without Unwrap Key, not yet Active, before the Process Start
     // Date. A Deactivated key still may (2.1 §4.57: it processes, it does not protect).
     let wrap_only = active_key(&kms, v, 256, CryptographicUsageMask::WrapKey, vec![]);
-    expect(
+    refused(
         register(under_other(&key), wrapping_data(&wrap_only, no_encoding)),
         ResultReason::IncompatibleCryptographicUsageMask,
         "no Unwrap Key bit",
     );
-    let pre_active = created_uid(&one(
-        &kms,
-        v,
-        Operation::Create,
-        create_with(v, 256, "later", CryptographicUsageMask::UnwrapKey, vec![]),
-    ));
-    expect(
+    let pre_active = pre_active_key(&kms, v, CryptographicUsageMask::UnwrapKey);
+    refused(
         register(under_other(&key), wrapping_data(&pre_active, no_encoding)),
         ResultReason::WrongKeyLifecycleState,
         "a Pre-Active wrapping key",
@@ -3338,7 +3333,7 @@ fn register_of_a_wrapped_key_refuses_with_the_spec_reasons() {
         v,
         vec![Attribute::ProcessStartDate(DateTime(NOW + 3600))],
     );
-    expect(
+    refused(
         register(under_other(&key), wrapping_data(&not_yet, no_encoding)),
         ResultReason::WrongKeyLifecycleState,
         "before the Process Start Date",
@@ -3648,14 +3643,6 @@ fn encrypt_and_decrypt_refuse_with_the_spec_reasons() {
         uid
     };
     let key = make(both, vec![], true);
-    let expect = |r: ResponseBatchItem, want: ResultReason, why: &str| {
-        assert_eq!(
-            r.result_status,
-            ResultStatus::OperationFailed,
-            "{why}: {r:?}"
-        );
-        assert_eq!(reason(&r), Some(want), "{why}: {:?}", r.result_message);
-    };
     let ecb = || Some(cipher_params(BlockCipherMode::ECB, None, None));
     let cbc = || Some(cipher_params(BlockCipherMode::CBC, None, None));
     let block = [0u8; 16];
@@ -3667,12 +3654,12 @@ fn encrypt_and_decrypt_refuse_with_the_spec_reasons() {
         enc(&key, ecb(), &block, None).result_status,
         ResultStatus::Success
     );
-    expect(
+    refused(
         enc(&key, None, &block, None),
         ResultReason::BadCryptographicParameters,
         "no mode anywhere",
     );
-    expect(
+    refused(
         enc(
             &key,
             Some(cipher_params(BlockCipherMode::CTR, None, None)),
@@ -3682,27 +3669,27 @@ fn encrypt_and_decrypt_refuse_with_the_spec_reasons() {
         ResultReason::BadCryptographicParameters,
         "CTR",
     );
-    expect(
+    refused(
         enc(&key, ecb(), &[0; 15], None),
         ResultReason::BadCryptographicParameters,
         "15 bytes, no padding",
     );
-    expect(
+    refused(
         enc(&key, cbc(), &block, None),
         ResultReason::InvalidMessage,
         "no IV",
     );
-    expect(
+    refused(
         enc(&key, cbc(), &block, Some(&[0; 8])),
         ResultReason::BadCryptographicParameters,
         "an 8-byte CBC IV",
     );
-    expect(
+    refused(
         enc(&key, ecb(), &block, Some(&[0; 16])),
         ResultReason::BadCryptographicParameters,
         "an IV for ECB",
     );
-    expect(
+    refused(
         enc(
             &key,
             Some(cipher_params(BlockCipherMode::CBC, None, Some(true))),
@@ -3718,7 +3705,7 @@ fn encrypt_and_decrypt_refuse_with_the_spec_reasons() {
         Operation::Decrypt,
         decrypt_req(&key, cbc(), &block, None, None),
     );
-    expect(r, ResultReason::InvalidMessage, "decrypt without the IV");
+    refused(r, ResultReason::InvalidMessage, "decrypt without the IV");
     let r = one(
         &kms,
         v,
@@ -3731,7 +3718,7 @@ fn encrypt_and_decrypt_refuse_with_the_spec_reasons() {
             None,
         ),
     );
-    expect(r, ResultReason::InvalidField, "GCM decrypt without the tag");
+    refused(r, ResultReason::InvalidField, "GCM decrypt without the tag");
     // Multi-part requests.
     for (init, last, correlation) in [
         (Some(true), None, None),
@@ -3745,13 +3732,13 @@ fn encrypt_and_decrypt_refuse_with_the_spec_reasons() {
         req.final_indicator = last;
         req.correlation_value = correlation;
         let r = one(&kms, v, Operation::Encrypt, RequestPayload::Encrypt(req));
-        expect(r, ResultReason::FeatureNotSupported, "multi-part");
+        refused(r, ResultReason::FeatureNotSupported, "multi-part");
     }
     let RequestPayload::Encrypt(mut req) = encrypt_req(&key, ecb(), &block, None) else {
         unreachable!()
     };
     req.data = None;
-    expect(
+    refused(
         one(&kms, v, Operation::Encrypt, RequestPayload::Encrypt(req)),
         ResultReason::InvalidField,
         "no Data",
@@ -3760,13 +3747,13 @@ fn encrypt_and_decrypt_refuse_with_the_spec_reasons() {
     // Keys that may not: Pre-Active, without the usage bit, with Usage Limits, another
     // client's, missing; a Secret Data.
     let pre_active = make(both, vec![], false);
-    expect(
+    refused(
         enc(&pre_active, ecb(), &block, None),
         ResultReason::WrongKeyLifecycleState,
         "Pre-Active",
     );
     let decrypt_only = make(CryptographicUsageMask::Decrypt, vec![], true);
-    expect(
+    refused(
         enc(&decrypt_only, ecb(), &block, None),
         ResultReason::IncompatibleCryptographicUsageMask,
         "no Encrypt bit",
@@ -3787,7 +3774,7 @@ fn encrypt_and_decrypt_refuse_with_the_spec_reasons() {
         enc(&limited, ecb(), &block, None).result_status,
         ResultStatus::Success
     );
-    expect(
+    refused(
         enc(&limited, ecb(), &block, None),
         ResultReason::PermissionDenied,
         "Usage Limits spent",
@@ -3809,7 +3796,7 @@ fn encrypt_and_decrypt_refuse_with_the_spec_reasons() {
         decrypt_req(&limited, ecb(), &block, None, None),
     );
     assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
-    expect(
+    refused(
         enc("no-such-key", ecb(), &block, None),
         ResultReason::ObjectNotFound,
         "missing",
@@ -3823,7 +3810,7 @@ fn encrypt_and_decrypt_refuse_with_the_spec_reasons() {
             encrypt_req(&key, ecb(), &block, None),
         )],
     );
-    expect(
+    refused(
         r.batch_item[0].clone(),
         ResultReason::PermissionDenied,
         "another client",
@@ -3842,7 +3829,7 @@ fn encrypt_and_decrypt_refuse_with_the_spec_reasons() {
         ),
     );
     let secret = created_uid_of_register(&r);
-    expect(
+    refused(
         enc(&secret, ecb(), &block, None),
         ResultReason::InvalidObjectType,
         "Secret Data",
