@@ -253,6 +253,7 @@ fn framework(c: &mut Criterion) {
         server_name: server_name(&addr.to_string(), Some("localhost")).expect("server name"),
         connector: tokio_rustls::TlsConnector::from(client_config),
         timeout: Duration::from_secs(10),
+        http_path: None,
     };
     let client = runtime();
     let conns: Vec<Conn> = client.block_on(async {

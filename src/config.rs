@@ -27,6 +27,7 @@ pub struct Config {
     /// §6.1.26: it "SHALL NOT be available in a production server"). Default false.
     pub interop: bool,
     pub lifecycle: LifecycleConfig,
+    pub http: HttpConfig,
 }
 
 impl Default for Config {
@@ -40,6 +41,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             interop: false,
             lifecycle: LifecycleConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -57,6 +59,34 @@ pub struct LifecycleConfig {
 impl Default for LifecycleConfig {
     fn default() -> Self {
         LifecycleConfig { date_sweep_secs: 1 }
+    }
+}
+
+/// KMIP over HTTPS on the KMIP port (KMIP Additional Message Encodings §2): the same TLS,
+/// client certificates and operations, with TTLV, XML or JSON bodies.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Serve HTTP requests beside TTLV ones. Default true. When false, a connection that
+    /// begins with an HTTP request is closed as unframeable TTLV.
+    pub enabled: bool,
+    /// The request path (§2.3: `/kmip` SHOULD be supported). Default `/kmip`.
+    pub path: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            enabled: true,
+            path: "/kmip".into(),
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The path the server answers KMIP on, or `None` when HTTP is off.
+    pub fn served_path(&self) -> Option<String> {
+        self.enabled.then(|| self.path.clone())
     }
 }
 
@@ -190,6 +220,12 @@ impl Config {
         if config.lifecycle.date_sweep_secs == 0 {
             return Err("lifecycle.date_sweep_secs must be at least 1".into());
         }
+        let path = &config.http.path;
+        if !path.starts_with('/') || path.bytes().any(|b| !b.is_ascii_graphic()) {
+            return Err(format!(
+                "http.path must begin with / and hold no spaces or control characters: {path:?}"
+            ));
+        }
         Ok(config)
     }
 
@@ -237,6 +273,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_example_file_is_the_defaults() {
+        let example = Config::parse(include_str!("../docs/kmipd.example.toml")).unwrap();
+        assert_eq!(example, Config::default());
+    }
+
+    #[test]
     fn empty_file_gives_the_embedded_defaults() {
         assert_eq!(Config::parse("").unwrap(), Config::default());
         assert_eq!(Config::default().listen.port(), 5696);
@@ -266,6 +308,20 @@ mod tests {
 
     #[test]
     fn the_date_sweep_runs_at_least_every_second() {
+        let c = Config::parse("[http]\nenabled = false\npath = \"/v1/kmip\"\n").unwrap();
+        assert_eq!(c.http.served_path(), None);
+        let c = Config::parse("[http]\npath = \"/v1/kmip\"\n").unwrap();
+        assert_eq!(c.http.served_path().as_deref(), Some("/v1/kmip"));
+        assert_eq!(
+            Config::default().http.served_path().as_deref(),
+            Some("/kmip")
+        );
+        for bad in ["kmip", "/k mip", ""] {
+            let err = Config::parse(&format!("[http]\npath = {bad:?}\n")).unwrap_err();
+            assert!(err.contains("http.path"), "{err}");
+        }
+        let err = Config::parse("[http]\nport = 80\n").unwrap_err();
+        assert!(err.contains("port"), "{err}");
         let c = Config::parse("[lifecycle]\ndate_sweep_secs = 30\n").unwrap();
         assert_eq!(c.lifecycle.date_sweep_secs, 30);
         let err = Config::parse("[lifecycle]\ndate_sweep_secs = 0\n").unwrap_err();

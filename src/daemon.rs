@@ -280,6 +280,7 @@ pub fn prepare(config: &Config) -> Result<Prepared, String> {
     let mut settings = Settings::new(tls);
     settings.limits = config.limits.server_limits();
     settings.identity = identity(config.tls.identity);
+    settings.http_path = config.http.served_path();
     let provider = master_key(config)?;
     let (store, sealer) = open_store(config, provider.as_ref())?;
     let mut kms = Kms::new(store.clone());
@@ -290,6 +291,7 @@ pub fn prepare(config: &Config) -> Result<Prepared, String> {
         max_batch_items: config.limits.max_batch_items,
         max_locate_items: config.limits.max_locate_items,
         interop: config.interop,
+        http: config.http.enabled,
         ..OpsConfig::default()
     };
     Ok(Prepared {
@@ -305,16 +307,25 @@ pub fn prepare(config: &Config) -> Result<Prepared, String> {
 }
 
 /// How a client connects: printed at start.
-pub fn connection_help(addr: std::net::SocketAddr, client: &Option<ClientFiles>) -> String {
+pub fn connection_help(
+    addr: std::net::SocketAddr,
+    client: &Option<ClientFiles>,
+    http_path: Option<&str>,
+) -> String {
     let mut s =
         format!("kmipd is listening on {addr} (KMIP 1.0-2.1 over mutually authenticated TLS)\n");
+    if let Some(path) = http_path {
+        s += &format!(
+            "KMIP over HTTPS on the same port: POST https://{addr}{path} \
+             (application/octet-stream, text/xml or application/json)\n"
+        );
+    }
     if let Some(c) = client {
         s += &format!(
             "development certificates (not for production):\n  CA:          {}\n  client cert: {} (CN admin)\n  client key:  {}\n\
              connect with PyKMIP:\n  from kmip.pie.client import ProxyKmipClient\n  \
              client = ProxyKmipClient(hostname=\"{}\", port={}, cert=\"{}\", key=\"{}\", ca=\"{}\")\n  \
-             with client: print(client.create(kmip.enums.CryptographicAlgorithm.AES, 256))\n\
-             more client certificates: kmipd certs issue --data-dir DIR --cn NAME --out OUTDIR\n",
+             with client: print(client.create(kmip.enums.CryptographicAlgorithm.AES, 256))\n",
             c.ca.display(),
             c.cert.display(),
             c.key.display(),
@@ -324,6 +335,17 @@ pub fn connection_help(addr: std::net::SocketAddr, client: &Option<ClientFiles>)
             c.key.display(),
             c.ca.display(),
         );
+        if let Some(path) = http_path {
+            s += &format!(
+                "or over HTTPS (a KMIP request message as XML in request.xml):\n  \
+                 curl --cacert {} --cert {} --key {} -H 'Content-Type: text/xml' \
+                 --data-binary @request.xml https://{addr}{path}\n",
+                c.ca.display(),
+                c.cert.display(),
+                c.key.display(),
+            );
+        }
+        s += "more client certificates: kmipd certs issue --data-dir DIR --cn NAME --out OUTDIR\n";
     }
     s
 }
@@ -358,7 +380,14 @@ pub fn serve(config: Config) -> Result<(), String> {
         // Before the "listening" line: a SIGTERM sent as soon as it appears must stop the
         // server gracefully, not kill it with the default action.
         let shutdown = shutdown_signal();
-        print!("{}", connection_help(addr, &prepared.client));
+        print!(
+            "{}",
+            connection_help(
+                addr,
+                &prepared.client,
+                prepared.settings.http_path.as_deref()
+            )
+        );
         use std::io::Write;
         let _ = std::io::stdout().flush();
         server::run(listener, prepared.settings, prepared.handler, shutdown).await;

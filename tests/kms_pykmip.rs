@@ -4,7 +4,8 @@
 //!
 //! The script checks real results (bytes read back equal the bytes registered, states after
 //! each lifecycle step, paged Locate, another principal refused) and prints one line per
-//! step; this test shows those lines and fails on any failed step.
+//! step; this test shows those lines and fails on any failed step. `tests/pykmip/https.py`
+//! runs PyKMIP's messages over KMIP over HTTPS on the same port, with Python's HTTP client.
 //!
 //! It needs the virtual environment that `.ci/setup` creates at `target/pykmip-venv` (or a
 //! Python with PyKMIP at `$KMIPD_PYKMIP_PYTHON`). Without it the test fails and says so:
@@ -147,4 +148,49 @@ fn pykmip_proxy_client_against_kmipd() {
         status.success(),
         "kmipd did not exit cleanly on SIGTERM: {status}"
     );
+}
+
+/// KMIP over HTTPS on the same port (`tests/pykmip/https.py`): PyKMIP's `ProxyKmipClient`
+/// operations and its TTLV encoder and decoder, with Python's `http.client` as the transport
+/// (each request POSTed to `/kmip` on one kept-alive mutually authenticated connection),
+/// plus an XML and a JSON body and a refused `GET`, in KMIP 1.2, 1.4 and 2.0.
+#[test]
+fn pykmip_messages_over_https_against_kmipd() {
+    let python = python();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let daemon = Daemon::start(&data, dir.path().join("kmipd.log"));
+    let certs = data.join("certs");
+    let (host, port) = daemon.host_port();
+    let mut failed = Vec::new();
+    for version in ["1.2", "2.0", "1.4"] {
+        let mut script = Command::new(&python);
+        script
+            .arg(repo().join("tests/pykmip/https.py"))
+            .args(["--host", host, "--port", port, "--version", version])
+            .args(["--tag", "https"])
+            .arg("--ca")
+            .arg(certs.join("ca.pem"))
+            .arg("--cert")
+            .arg(certs.join("client.pem"))
+            .arg("--key")
+            .arg(certs.join("client.key"));
+        let out = run_bounded(script, SCRIPT_PATIENCE);
+        println!("--- PyKMIP over HTTPS with KMIP {version} ---");
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        let ok = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("ok "))
+            .count();
+        if !out.status.success() || ok != 8 {
+            println!("(stderr)\n{}", String::from_utf8_lossy(&out.stderr));
+            failed.push(format!("KMIP {version}: {ok} of 8 steps ok"));
+        }
+    }
+    let status = daemon.stop();
+    assert!(
+        failed.is_empty(),
+        "HTTPS steps failed (output above): {failed:?}"
+    );
+    assert!(status.success(), "kmipd did not exit cleanly: {status}");
 }

@@ -284,6 +284,40 @@ fn every_protocol_version_gets_and_creates_without_errors() {
 }
 
 #[test]
+fn the_full_mix_over_kmip_over_https() {
+    let (_dir, pki) = new_pki();
+    let server = Kmipd::start(&pki);
+    let over_https = args(
+        server.addr,
+        &pki,
+        &[
+            "--http",
+            "/kmip",
+            "--kmip-version",
+            "1.4",
+            "--connections",
+            "2",
+            "--requests",
+            "200",
+            "--mix",
+            "create,get=3,locate,destroy,register,encrypt",
+            "--objects",
+            "10",
+            "--json",
+        ],
+    );
+    let (report, _) = bench(over_https);
+    let report = report.unwrap();
+    assert_clean(&report, &ALL_OPS);
+    assert_eq!(report.total.count, 200);
+
+    // A path the server does not serve: the set-up fails, naming the HTTP status.
+    let wrong_path = args(server.addr, &pki, &["--http", "/nope", "--requests", "5"]);
+    let err = bench(wrong_path).0.unwrap_err();
+    assert!(err.contains("HTTP 404"), "{err}");
+}
+
+#[test]
 fn a_wrong_ca_is_a_clear_error_not_a_hang() {
     let (_dir, pki) = new_pki();
     let (_other_dir, other) = new_pki();

@@ -1,6 +1,7 @@
 //! One client connection: TCP, then TLS with a client certificate, then framed request and
-//! response messages, one at a time. Every wait is bounded by the caller's timeout, so a
-//! silent or misconfigured server gives an error, never a hang.
+//! response messages, one at a time: TTLV straight over TLS, or each message POSTed as the
+//! body of an HTTP/1.1 request (KMIP over HTTPS, `--http PATH`). Every wait is bounded by
+//! the caller's timeout, so a silent or misconfigured server gives an error, never a hang.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,6 +26,8 @@ pub struct Target {
     pub server_name: ServerName<'static>,
     pub connector: TlsConnector,
     pub timeout: Duration,
+    /// KMIP over HTTPS: the path requests are POSTed to; `None` for TTLV over TLS.
+    pub http_path: Option<String>,
 }
 
 /// Builds the rustls client configuration: the given CA as the only root, the client
@@ -69,6 +72,8 @@ pub fn server_name(addr: &str, explicit: Option<&str>) -> Result<ServerName<'sta
 pub struct Conn {
     stream: TlsStream<TcpStream>,
     buf: Vec<u8>,
+    /// The request line and fixed header fields of KMIP over HTTPS, up to the length.
+    http_head: Option<String>,
 }
 
 /// Adds a hint to the TLS errors a misconfiguration causes.
@@ -113,20 +118,101 @@ impl Conn {
             target.connector.connect(target.server_name.clone(), tcp),
         )
         .await?;
+        let http_head = target.http_path.as_ref().map(|path| {
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/octet-stream\r\n\
+                 Cache-Control: no-cache\r\nContent-Length: ",
+                target.addr
+            )
+        });
         Ok(Conn {
             stream,
             buf: Vec::with_capacity(4096),
+            http_head,
         })
     }
 
     /// Sends one request message and returns the response message's bytes.
     pub async fn call(&mut self, request: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
+        let Some(head) = &self.http_head else {
+            bounded(timeout, "sending", async {
+                self.stream.write_all(request).await?;
+                self.stream.flush().await
+            })
+            .await?;
+            return bounded(timeout, "reading the response", self.read_message()).await;
+        };
+        let mut message = Vec::with_capacity(head.len() + 16 + request.len());
+        message.extend_from_slice(head.as_bytes());
+        message.extend_from_slice(format!("{}\r\n\r\n", request.len()).as_bytes());
+        message.extend_from_slice(request);
         bounded(timeout, "sending", async {
-            self.stream.write_all(request).await?;
+            self.stream.write_all(&message).await?;
             self.stream.flush().await
         })
         .await?;
-        bounded(timeout, "reading the response", self.read_message()).await
+        bounded(timeout, "reading the response", self.read_http_body()).await
+    }
+
+    /// Reads one HTTP answer; the body of a `200`, else an error naming the status.
+    async fn read_http_body(&mut self) -> std::io::Result<Vec<u8>> {
+        let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+        loop {
+            let mut fields = [httparse::EMPTY_HEADER; 32];
+            let mut answer = httparse::Response::new(&mut fields);
+            let parsed = answer
+                .parse(&self.buf)
+                .map_err(|e| invalid(format!("unreadable HTTP answer: {e}")))?;
+            if let httparse::Status::Complete(head) = parsed {
+                let status = answer.code.unwrap_or(0);
+                let len = answer
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                    .and_then(|h| {
+                        std::str::from_utf8(h.value)
+                            .ok()?
+                            .trim()
+                            .parse::<usize>()
+                            .ok()
+                    })
+                    .ok_or_else(|| invalid("HTTP answer without a Content-Length".into()))?;
+                if len > MAX_RESPONSE {
+                    return Err(invalid(format!("HTTP answer of {len} bytes")));
+                }
+                while self.buf.len() < head + len {
+                    self.read_more(head + len).await?;
+                }
+                let rest = self.buf.split_off(head + len);
+                let body = self.buf.split_off(head);
+                self.buf = rest;
+                if status != 200 {
+                    return Err(invalid(format!(
+                        "HTTP {status}: {}",
+                        String::from_utf8_lossy(&body).trim()
+                    )));
+                }
+                return Ok(body);
+            }
+            if self.buf.len() > 64 * 1024 {
+                return Err(invalid("HTTP answer head over 64 KiB".into()));
+            }
+            self.read_more(self.buf.len() + 4096).await?;
+        }
+    }
+
+    /// Reads more bytes into the buffer, reserving room for `total`.
+    async fn read_more(&mut self, total: usize) -> std::io::Result<()> {
+        self.buf
+            .reserve(total.saturating_sub(self.buf.len()).max(4096));
+        let n = self.stream.read_buf(&mut self.buf).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the server closed the connection",
+            ));
+        }
+        Ok(())
     }
 
     async fn read_message(&mut self) -> std::io::Result<Vec<u8>> {
@@ -137,15 +223,7 @@ impl Conn {
                     return Ok(std::mem::replace(&mut self.buf, rest));
                 }
                 Ok(Frame::Incomplete { total }) => {
-                    let want = total.unwrap_or(frame::HEADER_LEN).max(4096);
-                    self.buf.reserve(want.saturating_sub(self.buf.len()));
-                    let n = self.stream.read_buf(&mut self.buf).await?;
-                    if n == 0 {
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::UnexpectedEof,
-                            "the server closed the connection",
-                        ));
-                    }
+                    self.read_more(total.unwrap_or(frame::HEADER_LEN)).await?;
                 }
                 Err(e) => {
                     return Err(std::io::Error::new(

@@ -69,6 +69,11 @@ pub struct BenchArgs {
     /// The name the server certificate must carry (and SNI); default: the host of --addr.
     #[arg(long)]
     pub server_name: Option<String>,
+    /// Send each request as KMIP over HTTPS (KMIP Additional Message Encodings §2): POSTed
+    /// to this path (e.g. `/kmip`) as `application/octet-stream` on kept-alive connections.
+    /// Default: TTLV straight over TLS.
+    #[arg(long, value_name = "PATH")]
+    pub http: Option<String>,
     /// KMIP protocol version of the requests (1.0 to 2.1). 1.x requests carry
     /// Template-Attribute, 2.x requests Attributes.
     #[arg(long, default_value = "1.2", value_parser = parse_version)]
@@ -185,6 +190,7 @@ async fn bench(args: &BenchArgs) -> Result<Report, String> {
         server_name: client::server_name(&args.addr, args.server_name.as_deref())?,
         connector: TlsConnector::from(config),
         timeout: Duration::from_secs_f64(args.timeout),
+        http_path: args.http.clone(),
     };
     let requests = Requests::new(args.kmip_version);
     probe(args, &target, &requests).await?;

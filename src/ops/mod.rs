@@ -68,6 +68,9 @@ pub struct OpsConfig {
     /// Whether the Interop operation is answered: only for OASIS interoperability test runs
     /// (2.1 §6.1.26: it "SHALL NOT be available in a production server").
     pub interop: bool,
+    /// Whether the server also takes KMIP over HTTPS with TTLV, XML and JSON bodies
+    /// (`server::Settings::http_path`), so Query names those profiles too.
+    pub http: bool,
     pub vendor_identification: String,
     pub server_name: String,
 }
@@ -79,6 +82,7 @@ impl Default for OpsConfig {
             max_batch_items: 256,
             max_locate_items: 10_000,
             interop: false,
+            http: true,
             vendor_identification: "kmipd".into(),
             server_name: format!("kmipd {}", env!("CARGO_PKG_VERSION")),
         }
@@ -303,6 +307,20 @@ impl Kms {
                 }
             }
         }
+    }
+
+    /// The answer to a message that arrived in a form that is not TTLV (an XML or JSON body
+    /// of KMIP over HTTPS) and could not be read as one KMIP message: Invalid Message, in
+    /// the 1.0 shape every version reads (the request's version is unknown), audited like
+    /// an undecodable TTLV message.
+    pub fn unreadable(&self, principal: &Principal, detail: &str, now: i64) -> Vec<u8> {
+        self.audit_unread(principal, now, ResultReason::InvalidMessage);
+        message_error(
+            ProtocolVersion::new(KmipVersion::V1_0),
+            now,
+            ResultReason::InvalidMessage,
+            detail,
+        )
     }
 
     /// [`Kms::handle`] in two steps: everything up to queueing the batch's writes for the

@@ -98,7 +98,7 @@ pub fn query(request: &QueryRequest, ctx: &OpCtx<'_, '_>) -> QueryResponse {
                 }
             }
             QueryFunction::QueryProfiles if version >= KmipVersion::V1_3 => {
-                response.profile_information = profiles(version)
+                response.profile_information = profiles(version, ctx.kms.config.http)
             }
             QueryFunction::QueryCapabilities if version >= KmipVersion::V1_3 => {
                 response.capability_information = vec![CapabilityInformation {
@@ -124,21 +124,28 @@ pub fn query(request: &QueryRequest, ctx: &OpCtx<'_, '_>) -> QueryResponse {
     response
 }
 
-/// The profiles this server conforms to, as the version names them.
-fn profiles(version: KmipVersion) -> Vec<ProfileInformation> {
+/// The profiles this server conforms to, as the version names them; with `http`, the
+/// message-encoding profiles of KMIP Additional Message Encodings (HTTPS, XML, JSON server)
+/// in their newest form the version has.
+fn profiles(version: KmipVersion, http: bool) -> Vec<ProfileInformation> {
+    use ProfileName::*;
     let names: &[ProfileName] = if version >= KmipVersion::V2_0 {
-        &[
-            ProfileName::BaselineServer,
-            ProfileName::SymmetricKeyLifecycleServer,
-        ]
+        &[BaselineServer, SymmetricKeyLifecycleServer]
     } else {
         &[
-            ProfileName::BaselineServerBasicKMIPV1_2,
-            ProfileName::SymmetricKeyLifecycleServerKMIPV1_2,
+            BaselineServerBasicKMIPV1_2,
+            SymmetricKeyLifecycleServerKMIPV1_2,
         ]
+    };
+    let encodings: &[ProfileName] = match version {
+        _ if !http => &[],
+        v if v >= KmipVersion::V2_0 => &[HTTPSServer, XMLServer, JSONServer],
+        KmipVersion::V1_4 => &[HTTPSServerKMIPV1_4, XMLServerKMIPV1_4, JSONServerKMIPV1_4],
+        _ => &[HTTPSServerKMIPV1_3, XMLServerKMIPV1_3, JSONServerKMIPV1_3],
     };
     names
         .iter()
+        .chain(encodings)
         .filter(|n| n.exists_in(version))
         .map(|name| ProfileInformation {
             profile_name: *name,

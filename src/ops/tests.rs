@@ -921,6 +921,54 @@ fn discover_versions_and_query() {
 }
 
 #[test]
+fn query_profiles_name_the_message_encodings_when_http_is_served() {
+    use ProfileName::*;
+    let profiles = |kms: &Kms, version| {
+        let r = one(
+            kms,
+            version,
+            Operation::Query,
+            RequestPayload::Query(QueryRequest {
+                query_function: vec![QueryFunction::QueryProfiles],
+            }),
+        );
+        let Some(ResponsePayload::Query(q)) = r.response_payload else {
+            panic!("{r:?}")
+        };
+        q.profile_information
+            .iter()
+            .map(|p| p.profile_name)
+            .collect::<Vec<_>>()
+    };
+    let mut kms = kms();
+    let all = |version| profiles(&kms, version);
+    assert_eq!(
+        all(KmipVersion::V2_1),
+        [
+            BaselineServer,
+            SymmetricKeyLifecycleServer,
+            HTTPSServer,
+            XMLServer,
+            JSONServer
+        ]
+    );
+    assert_eq!(
+        all(KmipVersion::V1_4)[2..],
+        [HTTPSServerKMIPV1_4, XMLServerKMIPV1_4, JSONServerKMIPV1_4]
+    );
+    assert_eq!(
+        all(KmipVersion::V1_3)[2..],
+        [HTTPSServerKMIPV1_3, XMLServerKMIPV1_3, JSONServerKMIPV1_3]
+    );
+    kms.config.http = false;
+    assert_eq!(
+        profiles(&kms, KmipVersion::V2_1),
+        [BaselineServer, SymmetricKeyLifecycleServer]
+    );
+    assert_eq!(profiles(&kms, KmipVersion::V1_4).len(), 2);
+}
+
+#[test]
 fn register_secret_data_and_add_attribute() {
     let kms = kms();
     let secret = password(b"correct horse".to_vec());

@@ -1,5 +1,6 @@
 //! One client connection: the TLS handshake, the principal, then a loop of framed requests
-//! answered strictly in order.
+//! answered strictly in order: TTLV messages, or HTTP requests carrying them ([`http`]),
+//! as the first bytes say.
 //!
 //! The receive buffer only grows while a message is incomplete, and only up to the length
 //! its header declared after [`frame::check`] has held it against the limit. Every read and
@@ -11,7 +12,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::runtime::{Handle, RuntimeFlavor};
@@ -22,11 +23,14 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, warn};
 
+use super::http::{self, Head, Protocol};
 use super::pool::HandlerPool;
 use super::tls::{Principal, principal_from_cert};
 use super::{Handler, Metrics, PendingCommit, Settings, Staged};
 use crate::store::StoreError;
+use crate::ttlv::Format;
 use crate::ttlv::frame::{self, Frame};
+use zeroize::{Zeroize, Zeroizing};
 
 /// Most bytes reserved for one read; a large message is received in several.
 const READ_CHUNK: usize = 16 * 1024;
@@ -183,16 +187,26 @@ impl Session {
         }
     }
 
-    /// The response to one request; `None` if the handler panicked. A request that writes
+    /// The response to one request; `None` if the handler panicked. `request` is one
+    /// message in `format`: TTLV, or XML or JSON from an HTTP body (converted here, off the
+    /// async threads; one that does not convert gets the handler's Invalid Message answer).
+    /// The request's bytes are overwritten with zeros once read. A request that writes
     /// comes back from the handler with its write set queued for the durable commit: the
     /// commit is awaited here, asynchronously, so no thread is held through the fsync;
     /// except that a handler running alone on a quiet server polls for its commit's answer
     /// for a while first ([`settle_alone`]).
-    async fn call_handler(&self, request: Bytes) -> Option<Vec<u8>> {
+    async fn call_handler(&self, mut request: BytesMut, format: Format) -> Option<Vec<u8>> {
         let (handler, who) = (self.handler.clone(), self.principal.clone());
         let mut staged = self
             .off_async(move |alone| {
-                let staged = handler.handle_staged(&who, &request);
+                let staged = match format {
+                    Format::Ttlv | Format::Hex => handler.handle_staged(&who, &request),
+                    Format::Xml | Format::Json => match http::text_to_ttlv(&request, format) {
+                        Ok(ttlv) => handler.handle_staged(&who, &Zeroizing::new(ttlv)),
+                        Err(detail) => Staged::Done(handler.unreadable(&who, &detail)),
+                    },
+                };
+                request[..].zeroize();
                 if alone {
                     settle_alone(handler.as_ref(), staged)
                 } else {
@@ -221,104 +235,286 @@ impl Session {
         }
     }
 
+    /// Whether the client's certificate is still accepted after a TLS reload (checked once
+    /// per reload, before the next request is handled).
+    fn still_trusted(&mut self) -> bool {
+        if self.settings.tls.generation() == self.trusted_in {
+            return true;
+        }
+        self.trusted_in = self.settings.tls.generation();
+        let chain = self.stream.get_ref().1.peer_certificates().unwrap_or(&[]);
+        match self.settings.tls.still_trusted(chain) {
+            Ok(()) => true,
+            Err(e) => {
+                Metrics::incr(&self.settings.metrics.clients_no_longer_trusted);
+                warn!(peer = %self.peer, principal = ?self.principal.name, error = %e,
+                    "client certificate no longer accepted after a TLS reload; closing");
+                false
+            }
+        }
+    }
+
+    /// Reads more of the client's bytes into `buf`, reserving room for `wanted` (bounded by
+    /// [`READ_CHUNK`]). Between messages (`buf` empty) it waits until `deadline` or the
+    /// server's stop; within a message, until `deadline` only. `deadline` restarts with the
+    /// first byte of a message. `Err` ends the connection (logged here) and says how.
+    async fn fill(
+        &mut self,
+        buf: &mut BytesMut,
+        wanted: usize,
+        deadline: &mut Instant,
+    ) -> Result<(), End> {
+        let (peer, principal) = (self.peer, &self.principal.name);
+        buf.reserve(wanted.clamp(frame::HEADER_LEN, READ_CHUNK));
+        let was_empty = buf.is_empty();
+        let read = tokio::select! {
+            read = timeout_at(*deadline, self.stream.read_buf(buf)) => read,
+            () = stopped(&mut self.stop), if was_empty => {
+                debug!(%peer, ?principal, "idle at shutdown; closing");
+                return Err(End::Close);
+            }
+        };
+        match read {
+            Ok(Ok(0)) if was_empty => {
+                debug!(%peer, ?principal, "client closed the connection");
+                Err(End::Drop)
+            }
+            Ok(Ok(0)) => {
+                info!(%peer, ?principal, received = buf.len(), "client closed mid-message");
+                Err(End::Drop)
+            }
+            Ok(Ok(_)) => {
+                if was_empty {
+                    *deadline = Instant::now() + self.settings.limits.idle_timeout;
+                }
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                debug!(%peer, ?principal, error = %e, "read failed; closing");
+                Err(End::Drop)
+            }
+            Err(_) => {
+                Metrics::incr(&self.settings.metrics.idle_timeouts);
+                info!(%peer, ?principal, mid_message = !was_empty, "idle timeout; closing");
+                Err(End::Close)
+            }
+        }
+    }
+
+    /// Writes `bytes` within the idle timeout; `Err` ends the connection (logged here).
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), End> {
+        let write = async {
+            self.stream.write_all(bytes).await?;
+            self.stream.flush().await
+        };
+        match timeout(self.settings.limits.idle_timeout, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                debug!(peer = %self.peer, principal = ?self.principal.name, error = %e,
+                    "client gone while answering");
+                Err(End::Drop)
+            }
+            Err(_) => {
+                Metrics::incr(&self.settings.metrics.idle_timeouts);
+                info!(peer = %self.peer, principal = ?self.principal.name,
+                    "client does not take its response; closing");
+                Err(End::Drop)
+            }
+        }
+    }
+
+    /// Ends the connection as `end` says.
+    async fn end(self, end: End) {
+        if end == End::Close {
+            close(self.stream).await;
+        }
+    }
+
+    /// Whether the server is stopping; if so, the connection ends after the answer just
+    /// written.
+    fn stopping(&self) -> bool {
+        if *self.stop.borrow() {
+            debug!(peer = %self.peer, principal = ?self.principal.name,
+                "answered during shutdown; closing");
+            return true;
+        }
+        false
+    }
+
+    /// Reads the first bytes, then serves the connection as TTLV or HTTP ([`http::sniff`]).
     async fn run(mut self) {
-        let limits = self.settings.limits;
-        let metrics = self.settings.metrics.clone();
-        let peer = self.peer;
-        let principal = self.principal.name.clone();
         let mut buf = BytesMut::new();
         // Between messages: since the last response. Within one: since its first byte.
-        let mut deadline = Instant::now() + limits.idle_timeout;
+        let mut deadline = Instant::now() + self.settings.limits.idle_timeout;
+        let protocol = loop {
+            if let Some(protocol) = http::sniff(&buf) {
+                break protocol;
+            }
+            if let Err(end) = self.fill(&mut buf, READ_CHUNK, &mut deadline).await {
+                return self.end(end).await;
+            }
+        };
+        let end = match (protocol, self.settings.http_path.clone()) {
+            (Protocol::Http, Some(path)) => self.run_http(buf, deadline, &path).await,
+            (Protocol::Http, None) => {
+                Metrics::incr(&self.settings.metrics.framing_errors);
+                warn!(peer = %self.peer, principal = ?self.principal.name,
+                    "an HTTP request, and HTTP is off; closing");
+                End::Close
+            }
+            (Protocol::Ttlv, _) => self.run_ttlv(buf, deadline).await,
+        };
+        self.end(end).await;
+    }
+
+    /// TTLV messages, framed by their own length, until the connection ends.
+    async fn run_ttlv(&mut self, mut buf: BytesMut, mut deadline: Instant) -> End {
+        let limits = self.settings.limits;
+        let metrics = self.settings.metrics.clone();
         loop {
             match frame::check(&buf, limits.max_message_size) {
                 Ok(Frame::Complete(len)) => {
-                    if self.settings.tls.generation() != self.trusted_in {
-                        self.trusted_in = self.settings.tls.generation();
-                        let chain = self.stream.get_ref().1.peer_certificates().unwrap_or(&[]);
-                        if let Err(e) = self.settings.tls.still_trusted(chain) {
-                            Metrics::incr(&metrics.clients_no_longer_trusted);
-                            warn!(%peer, ?principal, error = %e,
-                                "client certificate no longer accepted after a TLS reload; closing");
-                            close(self.stream).await;
-                            return;
-                        }
+                    if !self.still_trusted() {
+                        return End::Close;
                     }
-                    let request = buf.split_to(len).freeze();
+                    let request = buf.split_to(len);
                     Metrics::incr(&metrics.requests);
-                    let Some(response) = self.call_handler(request).await else {
-                        warn!(%peer, ?principal, "request handler failed; closing");
-                        return;
+                    let Some(response) = self.call_handler(request, Format::Ttlv).await else {
+                        warn!(peer = %self.peer, principal = ?self.principal.name,
+                            "request handler failed; closing");
+                        return End::Drop;
                     };
-                    let write = async {
-                        self.stream.write_all(&response).await?;
-                        self.stream.flush().await
-                    };
-                    match timeout(limits.idle_timeout, write).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => {
-                            debug!(%peer, ?principal, error = %e, "client gone while answering");
-                            return;
-                        }
-                        Err(_) => {
-                            Metrics::incr(&metrics.idle_timeouts);
-                            info!(%peer, ?principal, "client does not take its response; closing");
-                            return;
-                        }
+                    let response = Zeroizing::new(response);
+                    if let Err(end) = self.send(&response).await {
+                        return end;
                     }
-                    if *self.stop.borrow() {
-                        debug!(%peer, ?principal, "answered during shutdown; closing");
-                        close(self.stream).await;
-                        return;
+                    if self.stopping() {
+                        return End::Close;
                     }
                     deadline = Instant::now() + limits.idle_timeout;
                 }
                 Ok(Frame::Incomplete { total }) => {
                     let wanted = total.map_or(READ_CHUNK, |t| t.saturating_sub(buf.len()));
-                    buf.reserve(wanted.clamp(frame::HEADER_LEN, READ_CHUNK));
-                    let was_empty = buf.is_empty();
-                    let read = tokio::select! {
-                        read = timeout_at(deadline, self.stream.read_buf(&mut buf)) => read,
-                        () = stopped(&mut self.stop), if was_empty => {
-                            debug!(%peer, ?principal, "idle at shutdown; closing");
-                            close(self.stream).await;
-                            return;
-                        }
-                    };
-                    match read {
-                        Ok(Ok(0)) if was_empty => {
-                            debug!(%peer, ?principal, "client closed the connection");
-                            return;
-                        }
-                        Ok(Ok(0)) => {
-                            info!(%peer, ?principal, received = buf.len(), "client closed mid-message");
-                            return;
-                        }
-                        Ok(Ok(_)) => {
-                            if was_empty {
-                                deadline = Instant::now() + limits.idle_timeout;
-                            }
-                        }
-                        Ok(Err(e)) => {
-                            debug!(%peer, ?principal, error = %e, "read failed; closing");
-                            return;
-                        }
-                        Err(_) => {
-                            Metrics::incr(&metrics.idle_timeouts);
-                            info!(%peer, ?principal, mid_message = !was_empty, "idle timeout; closing");
-                            close(self.stream).await;
-                            return;
-                        }
+                    if let Err(end) = self.fill(&mut buf, wanted, &mut deadline).await {
+                        return end;
                     }
                 }
                 Err(e) => {
                     Metrics::incr(&metrics.framing_errors);
-                    warn!(%peer, ?principal, error = %e, "input cannot be framed; closing");
-                    close(self.stream).await;
-                    return;
+                    warn!(peer = %self.peer, principal = ?self.principal.name, error = %e,
+                        "input cannot be framed; closing");
+                    return End::Close;
                 }
             }
         }
     }
+
+    /// HTTP/1.x requests ([`http`]) until the connection ends: each `POST` of one KMIP
+    /// message to `path` is answered with the KMIP response in the same encoding; anything
+    /// else gets an HTTP status, and the connection goes on only when the request's length
+    /// is known and the client keeps it alive.
+    async fn run_http(&mut self, mut buf: BytesMut, mut deadline: Instant, path: &str) -> End {
+        let limits = self.settings.limits;
+        let metrics = self.settings.metrics.clone();
+        loop {
+            match http::parse_head(&buf, path, limits.max_message_size) {
+                Head::Partial => {
+                    if let Err(end) = self.fill(&mut buf, READ_CHUNK, &mut deadline).await {
+                        return end;
+                    }
+                }
+                Head::Refused(refusal) => {
+                    Metrics::incr(&metrics.http_refusals);
+                    info!(peer = %self.peer, principal = ?self.principal.name,
+                        status = ?refusal.status, detail = refusal.detail, "HTTP request refused");
+                    if let Some(skip) = refusal.skip {
+                        while buf.len() < skip {
+                            let wanted = skip - buf.len();
+                            if let Err(end) = self.fill(&mut buf, wanted, &mut deadline).await {
+                                return end;
+                            }
+                        }
+                        buf.split_to(skip)[..].zeroize();
+                    }
+                    if let Err(end) = self.send(&http::refusal(&refusal)).await {
+                        return end;
+                    }
+                    if refusal.skip.is_none() {
+                        Metrics::incr(&metrics.framing_errors);
+                        return End::Close;
+                    }
+                    if self.stopping() {
+                        return End::Close;
+                    }
+                    deadline = Instant::now() + limits.idle_timeout;
+                }
+                Head::Exchange(exchange) => {
+                    let total = exchange.head_len + exchange.body_len;
+                    if exchange.expect_continue && buf.len() < total {
+                        if let Err(end) = self.send(http::CONTINUE).await {
+                            return end;
+                        }
+                    }
+                    while buf.len() < total {
+                        let wanted = total - buf.len();
+                        if let Err(end) = self.fill(&mut buf, wanted, &mut deadline).await {
+                            return end;
+                        }
+                    }
+                    if !self.still_trusted() {
+                        return End::Close;
+                    }
+                    let mut request = buf.split_to(total);
+                    let body = request.split_off(exchange.head_len);
+                    Metrics::incr(&metrics.requests);
+                    Metrics::incr(&metrics.http_requests);
+                    let format = exchange.format;
+                    let Some(response) = self.call_handler(body, format).await else {
+                        warn!(peer = %self.peer, principal = ?self.principal.name,
+                            "request handler failed; closing");
+                        return End::Drop;
+                    };
+                    let response = match format {
+                        Format::Ttlv | Format::Hex => Some(Zeroizing::new(response)),
+                        Format::Xml | Format::Json => {
+                            let response = Zeroizing::new(response);
+                            self.off_async(move |_| http::ttlv_to_text(&response, format))
+                                .await
+                                .flatten()
+                                .map(Zeroizing::new)
+                        }
+                    };
+                    let Some(response) = response else {
+                        warn!(peer = %self.peer, principal = ?self.principal.name,
+                            "response could not be encoded; closing");
+                        return End::Drop;
+                    };
+                    let answer = Zeroizing::new(http::response(
+                        http::Status::Ok,
+                        http::content_type(format),
+                        &response,
+                        exchange.keep_alive,
+                    ));
+                    if let Err(end) = self.send(&answer).await {
+                        return end;
+                    }
+                    if !exchange.keep_alive || self.stopping() {
+                        return End::Close;
+                    }
+                    deadline = Instant::now() + limits.idle_timeout;
+                }
+            }
+        }
+    }
+}
+
+/// How a connection ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// With a TLS close_notify (bounded by [`CLOSE_TIMEOUT`]).
+    Close,
+    /// By dropping the socket: the client is gone or broken.
+    Drop,
 }
 
 /// How long a handler running alone polls for its commit's answer ([`settle_alone`]).

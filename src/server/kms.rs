@@ -52,6 +52,10 @@ impl Handler for KmsHandler {
         self.kms.handle_staged(principal, request, now())
     }
 
+    fn unreadable(&self, principal: &Principal, detail: &str) -> Vec<u8> {
+        self.kms.unreadable(principal, detail, now())
+    }
+
     fn finish(&self, pending: Batch, result: Result<Vec<u64>, StoreError>) -> Staged {
         self.kms.finish(pending, result)
     }

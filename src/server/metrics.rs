@@ -14,6 +14,8 @@ pub struct Metrics {
     pub(crate) framing_errors: AtomicU64,
     pub(crate) idle_timeouts: AtomicU64,
     pub(crate) clients_no_longer_trusted: AtomicU64,
+    pub(crate) http_requests: AtomicU64,
+    pub(crate) http_refusals: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -36,6 +38,10 @@ pub struct MetricsSnapshot {
     /// Connections closed because a TLS reload no longer accepts their client's certificate
     /// (revoked, or its CA or pin removed).
     pub clients_no_longer_trusted: u64,
+    /// Requests (also counted in `requests`) that came as the body of an HTTP `POST`.
+    pub http_requests: u64,
+    /// HTTP requests answered with a status other than 200 (not a KMIP exchange).
+    pub http_refusals: u64,
 }
 
 impl Metrics {
@@ -50,6 +56,8 @@ impl Metrics {
             framing_errors: self.framing_errors.load(Relaxed),
             idle_timeouts: self.idle_timeouts.load(Relaxed),
             clients_no_longer_trusted: self.clients_no_longer_trusted.load(Relaxed),
+            http_requests: self.http_requests.load(Relaxed),
+            http_refusals: self.http_refusals.load(Relaxed),
         }
     }
 

@@ -5,12 +5,15 @@
 //! - `pki`: a development CA with server and client certificates (rcgen);
 //! - `tls`: the rustls server configuration, pinned client certificates, the [`Principal`];
 //! - `connection`: one connection: handshake, then framed requests answered in order;
+//! - `http`: KMIP over HTTPS on the same port (TTLV, XML or JSON bodies), told apart from
+//!   TTLV by a connection's first two bytes;
 //! - `metrics`: connection-layer counters.
 //!
 //! Invariants:
 //! - no request byte is read before the client certificate is verified, and no buffer is
 //!   ever sized from a declared length before [`frame::check`](crate::ttlv::frame::check)
-//!   has held it against [`Limits::max_message_size`];
+//!   (or, for HTTP, the `Content-Length` check) has held it against
+//!   [`Limits::max_message_size`];
 //! - every wait on a client is bounded: the handshake by [`Limits::handshake_timeout`],
 //!   reads and writes by [`Limits::idle_timeout`];
 //! - request handling is synchronous and never holds an async worker: under load it runs
@@ -27,6 +30,7 @@
 
 pub mod admin;
 mod connection;
+mod http;
 mod kms;
 mod metrics;
 pub mod pki;
@@ -61,6 +65,15 @@ pub trait Handler: Send + Sync + 'static {
     /// calls [`Handler::finish`]. The default never stops.
     fn handle_staged(&self, principal: &Principal, request: &[u8]) -> Staged {
         Staged::Done(self.handle(principal, request))
+    }
+
+    /// The answer to a message that could not be read as one TTLV message at all (an XML or
+    /// JSON body of KMIP over HTTPS that does not parse; `detail` says why): a KMIP response
+    /// with Result Reason Invalid Message. The default hands [`Handler::handle`] an empty
+    /// message, which a KMIP handler refuses the same way, without the detail.
+    fn unreadable(&self, principal: &Principal, detail: &str) -> Vec<u8> {
+        let _ = detail;
+        self.handle(principal, &[])
     }
 
     /// The answer once a commit [`Handler::handle_staged`] waited for has resolved. With
@@ -121,6 +134,9 @@ pub struct Settings {
     pub identity: IdentitySource,
     /// Counters, shared so that the caller can read them while the server runs.
     pub metrics: Arc<Metrics>,
+    /// KMIP over HTTPS on the same port ([`http`]): the request path it is served at, or
+    /// `None` to refuse HTTP (such a connection is closed as unframeable TTLV).
+    pub http_path: Option<String>,
 }
 
 impl Settings {
@@ -131,6 +147,7 @@ impl Settings {
             limits: Limits::default(),
             identity: IdentitySource::default(),
             metrics: Arc::default(),
+            http_path: Some("/kmip".into()),
         }
     }
 }

@@ -184,6 +184,19 @@ impl<'a> Item<'a> {
         Item::new(tag, Value::Structure(items))
     }
 
+    /// Overwrites with zeros the byte, big-integer and text values this item owns, at any
+    /// depth (borrowed values belong to their buffer, which its owner clears): for items
+    /// read from XML or JSON, whose values are copies that may hold key material.
+    pub fn zeroize_owned(&mut self) {
+        use zeroize::Zeroize;
+        match &mut self.value {
+            Value::Structure(items) => items.iter_mut().for_each(Item::zeroize_owned),
+            Value::BigInteger(Cow::Owned(v)) | Value::ByteString(Cow::Owned(v)) => v.zeroize(),
+            Value::TextString(Cow::Owned(v)) => v.zeroize(),
+            _ => {}
+        }
+    }
+
     /// The children of a Structure, or an empty slice for any other type.
     pub fn children(&self) -> &[Item<'a>] {
         match &self.value {

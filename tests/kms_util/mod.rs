@@ -43,8 +43,18 @@ impl Kmsd {
 
     /// As [`Kmsd::start`], over the given store.
     pub async fn start_with(limits: Limits, store: Arc<dyn kmipd::store::ObjectStore>) -> Kmsd {
+        Self::start_configured(limits, store, |_| {}).await
+    }
+
+    /// As [`Kmsd::start_with`], with the server's settings changed by `configure` first.
+    pub async fn start_configured(
+        limits: Limits,
+        store: Arc<dyn kmipd::store::ObjectStore>,
+        configure: impl FnOnce(&mut kmipd::server::Settings),
+    ) -> Kmsd {
         let (dir, pki) = server_util::new_pki();
-        let settings = server_util::settings(server_util::tls_settings(&pki), limits);
+        let mut settings = server_util::settings(server_util::tls_settings(&pki), limits);
+        configure(&mut settings);
         let kms = Kms::new(store);
         let server = TestServer::start(settings, KmsHandler { kms: Arc::new(kms) }).await;
         Kmsd { server, pki, dir }
