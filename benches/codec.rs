@@ -1,6 +1,7 @@
 //! Codec benchmarks (issue: TTLV codec): decode + typing of a Get request, encode of a Get
 //! response carrying a 32-byte key, a Register of a 4 KiB certificate, a 100-item Locate
-//! response. Figures go to docs/benchmarks.md.
+//! response; and the XML and JSON bodies of KMIP over HTTPS (a Get request read from text,
+//! its response written as text). Figures go to docs/benchmarks.md.
 
 use std::hint::black_box;
 
@@ -144,6 +145,29 @@ fn codec(c: &mut Criterion) {
             ResponseMessage::from_item(&item).unwrap()
         })
     });
+    g.finish();
+
+    // The XML and JSON bodies of KMIP over HTTPS: what the server adds per request to the
+    // TTLV path (the request read from text, the response written as text), as
+    // `server::http` does it with `ttlv::convert`.
+    let get_response_bytes = get_response.to_bytes(&cx);
+    let mut g = c.benchmark_group("text_bodies");
+    for (name, format) in [("xml", ttlv::Format::Xml), ("json", ttlv::Format::Json)] {
+        let one = |bytes: &[u8]| {
+            let item = ttlv::decode(bytes).unwrap();
+            ttlv::convert::write(std::slice::from_ref(&item), format, &KmipNames)
+        };
+        let request_text = one(&get);
+        g.bench_function(format!("get_request_{name}_to_ttlv"), |b| {
+            b.iter(|| {
+                let items = ttlv::convert::read(black_box(&request_text), format, &KmipNames);
+                ttlv::encode(&items.unwrap()[0])
+            })
+        });
+        g.bench_function(format!("get_response_ttlv_to_{name}"), |b| {
+            b.iter(|| one(black_box(&get_response_bytes)))
+        });
+    }
     g.finish();
 }
 
