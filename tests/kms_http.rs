@@ -8,7 +8,8 @@
 //! - one key seen from a TTLV connection and from HTTP connections in each encoding;
 //! - requests that are not KMIP exchanges (each status, and whether the connection goes on),
 //!   bodies that are not KMIP messages (a KMIP Invalid Message), pipelining,
-//!   `Expect: 100-continue`, HTTP/1.0 closing, a stalled body (idle timeout), HTTP turned off:
+//!   `Expect: 100-continue`, HTTP/1.0 closing, a client gone mid-request, a stalled body (idle
+//!   timeout), HTTP turned off:
 //!   against the dispatcher over a redb store behind `server::run`, while a TTLV client
 //!   keeps being served.
 
@@ -180,6 +181,14 @@ fn encoded(
     .to_bytes(&Cx::new(version));
     let item = ttlv::decode(&bytes).unwrap();
     ttlv::convert::write(std::slice::from_ref(&item), f, &KmipNames)
+}
+
+/// A Discover Versions request in TTLV.
+fn discover(version: KmipVersion) -> Vec<u8> {
+    let payload = RequestPayload::DiscoverVersions(DiscoverVersionsPayload {
+        protocol_version: vec![],
+    });
+    encoded(version, Operation::DiscoverVersions, payload, Format::Ttlv)
 }
 
 fn response_of(item: &OwnedItem) -> ResponseMessage {
@@ -473,14 +482,7 @@ async fn refused(kmsd: &Kmsd, bytes: &[u8]) -> (u16, bool) {
     if closes {
         expect_closed(&mut http.stream).await;
     } else {
-        let body = encoded(
-            V1_4,
-            Operation::DiscoverVersions,
-            RequestPayload::DiscoverVersions(DiscoverVersionsPayload {
-                protocol_version: vec![],
-            }),
-            Format::Ttlv,
-        );
+        let body = discover(V1_4);
         let r = response_of(&http.post(Format::Ttlv, &body).await.kmip(Format::Ttlv));
         success(
             r.batch_item.into_iter().next().unwrap(),
@@ -601,23 +603,14 @@ async fn steady_key(c: &mut Client) -> String {
 async fn bodies_that_are_not_one_kmip_message_get_invalid_message() {
     let (kmsd, _dir) = kmsd_on_redb(limits(), Some("/kmip")).await;
     let mut http = Http::connect(kmsd.addr(), kmsd.admin()).await;
-    let one = encoded(
-        V1_4,
-        Operation::Query,
-        RequestPayload::Query(QueryRequest {
+    let query = |format| {
+        let payload = RequestPayload::Query(QueryRequest {
             query_function: vec![QueryFunction::QueryOperations],
-        }),
-        Format::Json,
-    );
-    let one = String::from_utf8(one).unwrap();
-    let ttlv = encoded(
-        V1_4,
-        Operation::Query,
-        RequestPayload::Query(QueryRequest {
-            query_function: vec![QueryFunction::QueryOperations],
-        }),
-        Format::Ttlv,
-    );
+        });
+        encoded(V1_4, Operation::Query, payload, format)
+    };
+    let one = String::from_utf8(query(Format::Json)).unwrap();
+    let ttlv = query(Format::Ttlv);
     let cases: Vec<(&str, Format, Vec<u8>)> = vec![
         ("not XML", Format::Xml, b"<RequestMessage".to_vec()),
         (
@@ -678,16 +671,6 @@ async fn bodies_that_are_not_one_kmip_message_get_invalid_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelining_continue_http_1_0_and_a_stalled_body() {
     let (kmsd, _dir) = kmsd_on_redb(limits(), Some("/kmip")).await;
-    let discover = |v| {
-        encoded(
-            v,
-            Operation::DiscoverVersions,
-            RequestPayload::DiscoverVersions(DiscoverVersionsPayload {
-                protocol_version: vec![],
-            }),
-            Format::Ttlv,
-        )
-    };
 
     // Three requests in one write, a refusal among them: answered in order.
     let mut http = Http::connect(kmsd.addr(), kmsd.admin()).await;
@@ -734,10 +717,19 @@ async fn pipelining_continue_http_1_0_and_a_stalled_body() {
         expect_closed(&mut http.stream).await;
     }
 
-    // Half a body, then nothing: closed by the idle timeout, with no answer.
-    let mut stalled = Http::connect(kmsd.addr(), kmsd.admin()).await;
     let body = discover(V1_2);
     let bytes = post(Format::Ttlv, &body);
+    // Half a head, or half a body, then the client goes: nothing is answered or kept.
+    for cut in [20, bytes.len() - 10] {
+        let mut gone = Http::connect(kmsd.addr(), kmsd.admin()).await;
+        gone.write(&bytes[..cut]).await;
+        gone.stream.shutdown().await.unwrap();
+        assert!(gone.answer().await.is_none(), "an answer to {cut} bytes");
+    }
+    let requests = kmsd.server.metrics.snapshot().requests;
+
+    // Half a body, then nothing: closed by the idle timeout, with no answer.
+    let mut stalled = Http::connect(kmsd.addr(), kmsd.admin()).await;
     stalled.write(&bytes[..bytes.len() - 10]).await;
     let started = std::time::Instant::now();
     assert!(
@@ -749,6 +741,11 @@ async fn pipelining_continue_http_1_0_and_a_stalled_body() {
         "closed before the idle timeout"
     );
     assert!(kmsd.server.metrics.snapshot().idle_timeouts >= 1);
+    assert_eq!(
+        kmsd.server.metrics.snapshot().requests,
+        requests,
+        "no request handled from a part"
+    );
     // After it, others are served (the first connection has idled out too, meanwhile).
     let mut http = Http::connect(kmsd.addr(), kmsd.admin()).await;
     let r = response_of(
@@ -780,14 +777,7 @@ async fn with_http_off_an_http_request_is_closed_unanswered() {
 async fn another_path_is_configurable() {
     let (kmsd, _dir) = kmsd_on_redb(limits(), Some("/v1/kmip")).await;
     let mut http = Http::connect(kmsd.addr(), kmsd.admin()).await;
-    let body = encoded(
-        V1_4,
-        Operation::DiscoverVersions,
-        RequestPayload::DiscoverVersions(DiscoverVersionsPayload {
-            protocol_version: vec![],
-        }),
-        Format::Ttlv,
-    );
+    let body = discover(V1_4);
     assert_eq!(http.post(Format::Ttlv, &body).await.status, 404);
     let mut bytes = format!(
         "POST /v1/kmip HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
