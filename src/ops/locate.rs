@@ -1,17 +1,30 @@
 //! Locate: finds objects by their attributes, through the store's indexes, among the objects
 //! the client may see, paged by Maximum Items and Offset Items.
+//!
+//! "All attributes are allowed to be used" (2.1 §6.1.28). The ones the store indexes (Name,
+//! Object Type, State, Cryptographic Algorithm and Length, Object Group, Link, Application
+//! Specific Information, vendor attributes, the dates) become store filters; any other is
+//! matched here, on each candidate's attributes as clients see them
+//! ([`super::attributes::visible`]: defaults such as Sensitive False count): a Cryptographic
+//! Usage Mask by containment, Usage Limits by at-least, a structure by the fields the request
+//! gives (the others are wildcards), anything else by equality with an instance. Candidates
+//! are then those of the store filters alone, so such a Locate reads every candidate's record:
+//! give it an indexed attribute too (an Object Type, a Name) when the store is large.
 
 use super::{OpCtx, OpError};
 use crate::kmip::attributes::{ApplicationSpecificInformation, Attribute, Link};
+use crate::kmip::codec::Cx;
 use crate::kmip::payloads::*;
 use crate::kmip::*;
 use crate::store::{Filter, Query};
-use crate::ttlv::Tag;
+use crate::ttlv::{self, Tag};
 
-/// Turns the request's attributes into store filters. Two instances of the same date attribute
+/// Turns the request's attributes into store filters, and the attributes the store does not
+/// index (matched on each candidate, [`matches`]). Two instances of the same date attribute
 /// give a range (2.1 §6.1.28); one gives that exact instant.
-fn filters(attributes: Vec<Attribute>) -> Result<Vec<Filter>, OpError> {
+fn filters(attributes: Vec<Attribute>) -> (Vec<Filter>, Vec<Attribute>) {
     let mut out = Vec::new();
+    let mut residual = Vec::new();
     let mut dates: Vec<(Tag, i64)> = Vec::new();
     for a in attributes {
         if let Some(t) = a.as_date_time() {
@@ -45,13 +58,8 @@ fn filters(attributes: Vec<Attribute>) -> Result<Vec<Filter>, OpError> {
                 attribute_name: v.attribute_name,
             },
             other => {
-                return Err(OpError::new(
-                    ResultReason::InvalidField,
-                    format!(
-                        "Locate by {} is not supported",
-                        crate::kmip::attributes::AttributeV1::name_of(&other)
-                    ),
-                ));
+                residual.push(other);
+                continue;
             }
         });
     }
@@ -65,7 +73,60 @@ fn filters(attributes: Vec<Attribute>) -> Result<Vec<Filter>, OpError> {
         };
         out.push(Filter::DateRange { tag, from, to });
     }
-    Ok(out)
+    (out, residual)
+}
+
+/// Whether an object whose attributes (as clients see them) are `visible` matches `wanted`,
+/// an attribute of a Locate request that the store does not index (2.1 §6.1.28).
+fn matches(visible: &[Attribute], wanted: &Attribute) -> bool {
+    match wanted {
+        // "a matching candidate object has all of the bits set in its mask that are set in
+        // the requested mask, but MAY have additional bits set".
+        Attribute::CryptographicUsageMask(w) => visible
+            .iter()
+            .any(|a| matches!(a, Attribute::CryptographicUsageMask(m) if m.contains(*w))),
+        // "a Usage Limits Count and Usage Limits Total equal to or larger than" the request's.
+        Attribute::UsageLimits(w) => visible.iter().any(|a| match a {
+            Attribute::UsageLimits(u) => {
+                u.usage_limits_total >= w.usage_limits_total
+                    && w.usage_limits_count
+                        .is_none_or(|c| u.usage_limits_count.is_some_and(|have| have >= c))
+                    && w.usage_limits_unit
+                        .is_none_or(|unit| u.usage_limits_unit == Some(unit))
+            }
+            _ => false,
+        }),
+        _ => {
+            let wanted_item = item_of(wanted);
+            let wanted_item = ttlv::decode(&wanted_item).expect("own encoding");
+            visible.iter().filter(|a| a.tag() == wanted.tag()).any(|a| {
+                let have = item_of(a);
+                ttlv::decode(&have).is_ok_and(|have| subsumes(&wanted_item, &have))
+            })
+        }
+    }
+}
+
+/// An attribute as its 2.x TTLV item (the tag is the attribute's own).
+fn item_of(attribute: &Attribute) -> Vec<u8> {
+    let mut w = ttlv::Writer::new();
+    attribute.write_v2(&mut w, &Cx::new(KmipVersion::V2_1));
+    w.into_inner()
+}
+
+/// Whether `have` has everything `wanted` gives: the same primitive value, or for a
+/// Structure, each of `wanted`'s fields matched by one of `have`'s (fields `wanted` leaves
+/// out match anything: "all of the structure fields are not REQUIRED to be specified").
+fn subsumes(wanted: &ttlv::Item<'_>, have: &ttlv::Item<'_>) -> bool {
+    if wanted.tag != have.tag {
+        return false;
+    }
+    match (&wanted.value, &have.value) {
+        (ttlv::Value::Structure(fields), ttlv::Value::Structure(_)) => fields
+            .iter()
+            .all(|f| have.children().iter().any(|h| subsumes(f, h))),
+        (w, h) => w == h,
+    }
 }
 
 /// 2.1 §6.1.28 Locate.
@@ -125,14 +186,23 @@ pub fn locate(request: &LocateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Locate
     let limit = negative(request.maximum_items, "Maximum Items")?
         .unwrap_or(ctx.kms.config.max_locate_items)
         .min(ctx.kms.config.max_locate_items);
+    let offset = negative(request.offset_items, "Offset Items")?.unwrap_or(0);
+    let (filters, residual) = filters(attributes);
+    // With attributes the store does not index, every candidate is checked here, and only
+    // then counted and paged.
+    let store_page = if residual.is_empty() {
+        (offset, Some(limit))
+    } else {
+        (0, None)
+    };
     let query = Query {
-        filters: filters(attributes)?,
+        filters,
         owner: ctx.kms.policy.visible_owner(ctx.principal),
-        offset: negative(request.offset_items, "Offset Items")?.unwrap_or(0),
-        limit: Some(limit),
+        offset: store_page.0,
+        limit: store_page.1,
         exclude_states,
     };
-    let located = match wanted_uids.first() {
+    let mut located = match wanted_uids.first() {
         // Neither on-line nor destroyed objects asked for: nothing matches.
         _ if !online && !destroyed => crate::store::Located::default(),
         None => ctx.txn.store().locate(&query)?,
@@ -156,12 +226,26 @@ pub fn locate(request: &LocateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Locate
                     .map(|o| o.unique_identifier)
                     .into_iter()
                     .skip(query.offset)
-                    .take(limit)
+                    .take(query.limit.unwrap_or(usize::MAX))
                     .collect(),
                 total,
             }
         }
     };
+    if !residual.is_empty() {
+        let mut kept = Vec::new();
+        for uid in std::mem::take(&mut located.unique_identifiers) {
+            let Some(object) = ctx.txn.get(&uid)? else {
+                continue;
+            };
+            let visible = super::attributes::visible(&object);
+            if residual.iter().all(|wanted| matches(&visible, wanted)) {
+                kept.push(uid);
+            }
+        }
+        located.total = kept.len();
+        located.unique_identifiers = kept.into_iter().skip(offset).take(limit).collect();
+    }
     // Located Items (1.3+) when the client pages (Offset Items, Maximum Items) or the
     // answer is cut short by the server's own limit: then the client needs the total. It is
     // left out otherwise, as in the OASIS profile test cases (a MAY either way, 1.4 §4.9).

@@ -560,6 +560,138 @@ fn objects_of_others_are_denied_and_invisible() {
     assert!(l.unique_identifier.is_empty());
 }
 
+/// 2.1 §6.1.28: "All attributes are allowed to be used." Attributes the store does not index
+/// are matched on each candidate as clients see it: a usage mask by containment, a structure
+/// by the fields given, defaults (Sensitive False) as if stored; with an indexed attribute,
+/// paging and Located Items count only what matches; in 1.x as in 2.x.
+#[test]
+fn locate_by_attributes_the_store_does_not_index() {
+    use crate::kmip::attributes::CryptographicParameters;
+    let kms = kms();
+    let cbc = CryptographicParameters {
+        block_cipher_mode: Some(BlockCipherMode::CBC),
+        padding_method: Some(PaddingMethod::PKCS5),
+        ..CryptographicParameters::none()
+    };
+    let make = |name: &str, mask: CryptographicUsageMask, extra: Vec<Attribute>| {
+        created_uid(&one(
+            &kms,
+            KmipVersion::V2_1,
+            Operation::Create,
+            create_with(KmipVersion::V2_1, 256, name, mask, extra),
+        ))
+    };
+    let both = CryptographicUsageMask::Encrypt | CryptographicUsageMask::Decrypt;
+    let a = make(
+        "a",
+        both,
+        vec![Attribute::ContactInformation("ops@example.com".into())],
+    );
+    let b = make(
+        "b",
+        CryptographicUsageMask::Encrypt,
+        vec![Attribute::CryptographicParameters(cbc.clone())],
+    );
+    let c = make("c", both | CryptographicUsageMask::WrapKey, vec![]);
+    let sensitive = make("c", both, vec![Attribute::Sensitive(true)]);
+    let located = |version: KmipVersion, attributes: Vec<Attribute>, page: Option<(i32, i32)>| {
+        let request = LocateRequest {
+            maximum_items: page.map(|p| p.1),
+            offset_items: page.map(|p| p.0),
+            ..locate_req(vec![])
+        };
+        let request = if version.is_1x() {
+            LocateRequest {
+                attribute: attributes
+                    .into_iter()
+                    .map(crate::kmip::attributes::AttributeV1::from)
+                    .collect(),
+                ..request
+            }
+        } else {
+            LocateRequest {
+                attributes: Some(Attributes(attributes)),
+                ..request
+            }
+        };
+        let r = one(
+            &kms,
+            version,
+            Operation::Locate,
+            RequestPayload::Locate(request),
+        );
+        let Some(ResponsePayload::Locate(l)) = r.response_payload else {
+            panic!("{r:?}")
+        };
+        let mut found = l.unique_identifier;
+        found.sort();
+        (found, l.located_items)
+    };
+    let sorted = |mut v: Vec<&String>| {
+        v.sort();
+        v.into_iter().cloned().collect::<Vec<_>>()
+    };
+    for v in [KmipVersion::V1_4, KmipVersion::V2_1] {
+        let mask = |m| vec![Attribute::CryptographicUsageMask(m)];
+        assert_eq!(
+            located(v, mask(CryptographicUsageMask::Encrypt), None).0,
+            sorted(vec![&a, &b, &c, &sensitive]),
+            "{v}: every mask holding Encrypt"
+        );
+        assert_eq!(
+            located(v, mask(both), None).0,
+            sorted(vec![&a, &c, &sensitive]),
+            "{v}"
+        );
+        assert_eq!(
+            located(v, mask(CryptographicUsageMask::WrapKey), None).0,
+            vec![c.clone()]
+        );
+        let contact = vec![Attribute::ContactInformation("ops@example.com".into())];
+        assert_eq!(located(v, contact, None).0, vec![a.clone()], "{v}");
+        // Only the Block Cipher Mode given: the padding is a wildcard.
+        let mode_only = vec![Attribute::CryptographicParameters(
+            CryptographicParameters {
+                block_cipher_mode: Some(BlockCipherMode::CBC),
+                ..CryptographicParameters::none()
+            },
+        )];
+        assert_eq!(located(v, mode_only, None).0, vec![b.clone()], "{v}");
+        let gcm = vec![Attribute::CryptographicParameters(
+            CryptographicParameters {
+                block_cipher_mode: Some(BlockCipherMode::GCM),
+                ..CryptographicParameters::none()
+            },
+        )];
+        assert!(located(v, gcm, None).0.is_empty(), "{v}");
+        // Sensitive False is the default, shown though not stored.
+        assert_eq!(
+            located(v, vec![Attribute::Sensitive(true)], None).0,
+            vec![sensitive.clone()]
+        );
+        assert_eq!(
+            located(v, vec![Attribute::Sensitive(false)], None).0,
+            sorted(vec![&a, &b, &c]),
+            "{v}"
+        );
+        // With an indexed attribute (Name "c"), paged: Located Items counts the matches.
+        let name_c = Attribute::Name(Name {
+            name_value: "c".into(),
+            name_type: NameType::UninterpretedTextString,
+        });
+        let (found, total) = located(
+            v,
+            vec![name_c.clone(), Attribute::Sensitive(false)],
+            Some((0, 5)),
+        );
+        assert_eq!(found, vec![c.clone()], "{v}");
+        assert_eq!(total, Some(1), "{v}");
+        let (found, total) = located(v, vec![name_c, Attribute::Sensitive(false)], Some((1, 5)));
+        assert!(found.is_empty(), "{v}: past the one match");
+        assert_eq!(total, Some(1), "{v}");
+    }
+}
+
 #[test]
 fn locate_by_name_with_paging() {
     let kms = kms();

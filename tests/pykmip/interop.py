@@ -329,6 +329,27 @@ class Run:
             check(only == everything[:3], "maximum_items=3 gave {}".format(only))
             return "5 keys in pages of 2: {}".format(sizes)
 
+        def locate_by_usage_mask():
+            # Not an indexed attribute: matched on each candidate, by mask containment.
+            name = self.name("by-mask")
+            masks = enums.CryptographicUsageMask
+            data = c.create(enums.CryptographicAlgorithm.AES, 256, name=name,
+                            cryptographic_usage_mask=[masks.ENCRYPT, masks.DECRYPT])
+            wrap = c.create(enums.CryptographicAlgorithm.AES, 256, name=name,
+                            cryptographic_usage_mask=[masks.WRAP_KEY, masks.UNWRAP_KEY])
+            mask = lambda *bits: ATTRIBUTES.create_attribute(
+                enums.AttributeType.CRYPTOGRAPHIC_USAGE_MASK, list(bits))
+            # (PyKMIP's create adds Encrypt and Decrypt to every mask.)
+            found = c.locate(attributes=[name_attribute(name), mask(masks.WRAP_KEY)])
+            check(found == [wrap], "Wrap Key located {}".format(found))
+            found = c.locate(attributes=[name_attribute(name), mask(masks.DECRYPT)])
+            check(sorted(found) == sorted([data, wrap]), "Decrypt located {}".format(found))
+            found = c.locate(attributes=[name_attribute(name), mask(masks.ENCRYPT, masks.WRAP_KEY)])
+            check(found == [wrap], "Encrypt and Wrap Key located {}".format(found))
+            found = c.locate(attributes=[name_attribute(name), mask(masks.EXPORT)])
+            check(found == [], "Export located {}".format(found))
+            return "by Wrap Key: the wrapping key; by Decrypt: both; by Export: none"
+
         def activate():
             uid = state["registered"]
             check(c.activate(uid) is None, "activate returned a value")
@@ -409,6 +430,7 @@ class Run:
             self.step("get_attribute_list", get_attribute_list)
             self.step("locate by name", locate_by_name)
         self.step("locate paged", locate_paged)
+        self.step("locate by usage mask", locate_by_usage_mask)
         if "registered" in state:
             self.step("activate", activate)
             self.step("revoke", revoke)
