@@ -182,6 +182,7 @@ fn locate_at_scale_uses_the_indexes() {
         offset: 10,
         limit: Some(5),
         exclude_states: vec![],
+        newest_first: false,
     });
     assert_eq!(r.total, 2_000);
     assert_eq!(
@@ -191,6 +192,22 @@ fn locate_at_scale_uses_the_indexes() {
             .collect::<Vec<_>>()
     );
     assert!(rows <= 2_100, "{rows}");
+    // Newest first (KMIP 2.x): the same page counted from the other end.
+    let (r, _) = examined(&Query {
+        filters: vec![Filter::ObjectGroup("g3".into())],
+        offset: 10,
+        limit: Some(5),
+        newest_first: true,
+        ..Query::default()
+    });
+    assert_eq!(r.total, 2_000);
+    assert_eq!(
+        r.unique_identifiers,
+        (1_985..1_990)
+            .rev()
+            .map(|k| format!("u{}", 3 + 10 * k))
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]

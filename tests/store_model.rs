@@ -319,6 +319,8 @@ fn run_model(ops: Vec<Op>) {
                     } else {
                         vec![]
                     },
+                    // And every third counts from the newest (KMIP 2.x's order).
+                    newest_first: offset % 3 == 0,
                 };
                 same_result(redb.locate(&q), model.locate(&q), &format!("{q:?}"));
             }

@@ -201,6 +201,10 @@ pub fn locate(request: &LocateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Locate
         offset: store_page.0,
         limit: store_page.1,
         exclude_states,
+        // 2.0/2.1 §6.1.28: "SHALL be returned in descending order of object creation (most
+        // recently created object first)". 1.x fixes no order and keeps the ascending one,
+        // under which objects created between two pages do not shift the later pages.
+        newest_first: !ctx.cx.version.is_1x(),
     };
     let mut located = match wanted_uids.first() {
         // Neither on-line nor destroyed objects asked for: nothing matches.

@@ -719,9 +719,10 @@ fn locate_by_name_with_paging() {
     let Some(ResponsePayload::Locate(l)) = r.response_payload else {
         panic!()
     };
+    // 2.x: "descending order of object creation (most recently created object first)".
     assert_eq!(
         l.unique_identifier,
-        vec![uids[0].clone(), uids[2].clone(), uids[4].clone()]
+        vec![uids[4].clone(), uids[2].clone(), uids[0].clone()]
     );
     // Not paged and complete: no Located Items, as in the OASIS profile test cases.
     assert_eq!(l.located_items, None);
@@ -764,6 +765,33 @@ fn locate_by_name_with_paging() {
         panic!()
     };
     assert_eq!(l.located_items, None);
+    // 1.x fixes no order: ascending, so that objects made between two pages do not shift
+    // the later ones.
+    assert_eq!(
+        l.unique_identifier,
+        vec![uids[0].clone(), uids[2].clone(), uids[4].clone()]
+    );
+    let r = one(
+        &kms,
+        KmipVersion::V1_4,
+        Operation::Locate,
+        locate(Some(1), Some(1)),
+    );
+    let Some(ResponsePayload::Locate(l)) = r.response_payload else {
+        panic!()
+    };
+    assert_eq!(l.unique_identifier, vec![uids[2].clone()]);
+    // 2.x, Maximum Items 1: the newest key of that name.
+    let r = one(
+        &kms,
+        KmipVersion::V2_0,
+        Operation::Locate,
+        locate(Some(1), None),
+    );
+    let Some(ResponsePayload::Locate(l)) = r.response_payload else {
+        panic!()
+    };
+    assert_eq!(l.unique_identifier, vec![uids[4].clone()]);
 }
 
 fn batch(option: BatchErrorContinuationOption) -> ResponseMessage {
@@ -1210,7 +1238,8 @@ fn locate_leaves_destroyed_objects_out_unless_asked() {
             Some(StorageStatusMask::OnLineStorage | StorageStatusMask::DestroyedStorage),
             None
         ),
-        vec![old, new]
+        vec![new, old],
+        "newest first"
     );
 }
 
@@ -2419,7 +2448,8 @@ fn dates_reached_later_change_the_state() {
     assert_eq!(kms.sweep_dates(NOW + 300).unwrap(), 1);
     assert_eq!(
         located(NOW + 300, State::Deactivated),
-        vec![uid.clone(), both]
+        vec![both, uid.clone()],
+        "newest first"
     );
     let r = at(
         NOW,

@@ -139,6 +139,9 @@ impl ObjectStore for MemoryStore {
             .map(|(seq, o)| (*seq, o.unique_identifier.as_str()))
             .collect();
         hits.sort();
+        if query.newest_first {
+            hits.reverse();
+        }
         let total = hits.len();
         let page = hits
             .into_iter()

@@ -216,6 +216,9 @@ pub struct Query {
     /// Objects in these states are left out (Locate leaves Destroyed objects out unless the
     /// client asks for them).
     pub exclude_states: Vec<State>,
+    /// Matches in descending order of creation, the most recent first (KMIP 2.x Locate
+    /// SHALL), instead of ascending; Offset Items and Maximum Items apply in that order.
+    pub newest_first: bool,
 }
 
 /// The answer to a Locate: a page of identifiers in a stable order, and the total count of

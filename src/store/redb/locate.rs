@@ -7,10 +7,11 @@
 //! then checked per candidate with a point lookup of `value ‖ seq`; date ranges, whose keys
 //! hold the date before the sequence, are checked on the candidate's record with
 //! [`memory::matches`](crate::store::memory::matches). Candidates are sorted by creation
-//! sequence, counted (Located Items) and paged (Offset Items, Maximum Items).
+//! sequence (taken newest first when the query asks, as KMIP 2.x Locate must answer), counted
+//! (Located Items) and paged (Offset Items, Maximum Items).
 //!
-//! With neither filters nor owner, the `sequence` table is walked in order: that is the
-//! one query whose answer is every object.
+//! With neither filters nor owner, the `sequence` table is walked in order (or backwards):
+//! that is the one query whose answer is every object.
 
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata};
 
@@ -43,18 +44,19 @@ pub fn locate(txn: &ReadTransaction, query: &Query) -> Result<(Located, u64), St
             kept.push(seq.value());
         }
         let candidates = excluded.retain(kept, &mut rows)?;
-        return page(&sequence, candidates, Vec::new(), query.offset, limit, rows);
+        return page(&sequence, candidates, Vec::new(), query, rows);
     }
     if probes.is_empty() {
         let total = usize::try_from(sequence.len().map_err(storage)?).unwrap_or(usize::MAX);
         let mut page = Vec::new();
         let mut rows = 0u64;
-        for entry in sequence
-            .iter()
-            .map_err(storage)?
-            .skip(query.offset)
-            .take(limit)
-        {
+        let walk = sequence.iter().map_err(storage)?;
+        let walk: Box<dyn Iterator<Item = _>> = if query.newest_first {
+            Box::new(walk.rev())
+        } else {
+            Box::new(walk)
+        };
+        for entry in walk.skip(query.offset).take(limit) {
             let (_, uid) = entry.map_err(storage)?;
             rows += 1;
             page.push(uid.value().to_string());
@@ -178,21 +180,28 @@ pub fn locate(txn: &ReadTransaction, query: &Query) -> Result<(Located, u64), St
         }
         candidates = kept;
     }
-    page(&sequence, candidates, uids, query.offset, limit, rows)
+    page(&sequence, candidates, uids, query, rows)
 }
 
-/// Applies offset and limit to the candidates (in creation order) and names them.
+/// Applies the query's order, offset and limit to the candidates (in creation order) and
+/// names them.
 fn page(
     sequence: &ReadOnlyTable<u64, &'static str>,
     candidates: Vec<u64>,
     mut uids: Vec<Option<String>>,
-    offset: usize,
-    limit: usize,
+    query: &Query,
     mut rows: u64,
 ) -> Result<(Located, u64), StoreError> {
     let total = candidates.len();
     let mut page = Vec::new();
-    for (k, seq) in candidates.iter().enumerate().skip(offset).take(limit) {
+    let in_order = candidates.iter().enumerate();
+    let in_order: Box<dyn Iterator<Item = _>> = if query.newest_first {
+        Box::new(in_order.rev())
+    } else {
+        Box::new(in_order)
+    };
+    let limit = query.limit.unwrap_or(usize::MAX);
+    for (k, seq) in in_order.skip(query.offset).take(limit) {
         match uids.get_mut(k).and_then(Option::take) {
             Some(uid) => page.push(uid),
             None => {
