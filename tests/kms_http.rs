@@ -595,6 +595,34 @@ async fn requests_that_are_not_kmip_exchanges_get_http_statuses() {
     assert_eq!(m.http_refusals, 15);
 }
 
+/// A body far over the limit, sent whole without waiting (no `Expect: 100-continue`): the
+/// client still reads its 413, however much of the body the server never reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_body_sent_at_once_still_gets_its_answer() {
+    let (kmsd, _dir) = kmsd_on_redb(limits(), Some("/kmip")).await;
+    for size in [5_000usize, 300_000] {
+        let http = Http::connect(kmsd.addr(), kmsd.admin()).await;
+        let mut bytes =
+            format!("POST /kmip HTTP/1.1\r\nContent-Length: {size}\r\n\r\n").into_bytes();
+        bytes.resize(bytes.len() + size, b'x');
+        // Written from another task: the server may stop reading before it is all sent.
+        let (mut reader, mut writer) = tokio::io::split(http.stream);
+        let sender = tokio::spawn(async move {
+            let _ = writer.write_all(&bytes).await;
+            let _ = writer.flush().await;
+            writer
+        });
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(PATIENCE, reader.read_to_end(&mut answer)).await;
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            text.starts_with("HTTP/1.1 413 "),
+            "{size}: {read:?}, {text:?}"
+        );
+        let _ = sender.await;
+    }
+}
+
 async fn steady_key(c: &mut Client) -> String {
     c.create(V1_4, 128, "steady").await
 }
