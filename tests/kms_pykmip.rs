@@ -14,7 +14,7 @@
 mod daemon_util;
 
 use daemon_util::{Daemon, START_PATIENCE};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -80,6 +80,46 @@ fn run_bounded(mut command: Command, patience: Duration) -> Output {
     waiter.join().unwrap().expect("command ran")
 }
 
+/// `python tests/pykmip/SCRIPT` against `daemon` with KMIP `version`, as the development
+/// client whose certificates are in `certs`.
+fn script(python: &Path, name: &str, daemon: &Daemon, certs: &Path, version: &str) -> Command {
+    let (host, port) = daemon.host_port();
+    let mut script = Command::new(python);
+    script
+        .arg(repo().join("tests/pykmip").join(name))
+        .args(["--host", host, "--port", port, "--version", version])
+        .arg("--ca")
+        .arg(certs.join("ca.pem"))
+        .arg("--cert")
+        .arg(certs.join("client.pem"))
+        .arg("--key")
+        .arg(certs.join("client.key"));
+    script
+}
+
+/// Runs a script (bounded), prints what it printed under `title`, and gives its `FAIL` lines
+/// (none if it succeeded) and how many steps were ok.
+fn run_script(script: Command, title: &str) -> (Vec<String>, usize) {
+    let out = run_bounded(script, SCRIPT_PATIENCE);
+    println!("--- {title} ---");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !stderr.trim().is_empty() {
+        println!("(stderr)\n{stderr}");
+    }
+    let mut failed: Vec<String> = stdout
+        .lines()
+        .filter(|l| l.starts_with("FAIL "))
+        .map(str::to_string)
+        .collect();
+    if !out.status.success() && failed.is_empty() {
+        failed.push(format!("exit status {}", out.status));
+    }
+    let ok = stdout.lines().filter(|l| l.starts_with("ok ")).count();
+    (failed, ok)
+}
+
 #[test]
 fn pykmip_proxy_client_against_kmipd() {
     let python = python();
@@ -103,37 +143,17 @@ fn pykmip_proxy_client_against_kmipd() {
         String::from_utf8_lossy(&issued.stderr)
     );
 
-    let (host, port) = daemon.host_port();
     let mut failed = Vec::new();
     for version in KMIP_VERSIONS {
-        let mut script = Command::new(&python);
-        script
-            .arg(repo().join("tests/pykmip/interop.py"))
-            .args(["--host", host, "--port", port, "--version", version])
+        let mut interop = script(&python, "interop.py", &daemon, &certs, version);
+        interop
             .args(["--tag", "interop"])
-            .arg("--ca")
-            .arg(certs.join("ca.pem"))
-            .arg("--cert")
-            .arg(certs.join("client.pem"))
-            .arg("--key")
-            .arg(certs.join("client.key"))
             .arg("--other-cert")
             .arg(other.join("other-app.pem"))
             .arg("--other-key")
             .arg(other.join("other-app.key"));
-        let out = run_bounded(script, SCRIPT_PATIENCE);
-        println!("--- PyKMIP with KMIP {version} ---");
-        print!("{}", String::from_utf8_lossy(&out.stdout));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if !stderr.trim().is_empty() {
-            println!("(stderr)\n{stderr}");
-        }
-        if !out.status.success() {
-            let steps: Vec<String> = String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .filter(|l| l.starts_with("FAIL "))
-                .map(str::to_string)
-                .collect();
+        let (steps, _) = run_script(interop, &format!("PyKMIP with KMIP {version}"));
+        if !steps.is_empty() {
             failed.push(format!("KMIP {version}: {steps:?}"));
         }
     }
@@ -161,30 +181,14 @@ fn pykmip_messages_over_https_against_kmipd() {
     let data = dir.path().join("data");
     let daemon = Daemon::start(&data, dir.path().join("kmipd.log"));
     let certs = data.join("certs");
-    let (host, port) = daemon.host_port();
     let mut failed = Vec::new();
     for version in ["1.2", "2.0", "1.4"] {
-        let mut script = Command::new(&python);
-        script
-            .arg(repo().join("tests/pykmip/https.py"))
-            .args(["--host", host, "--port", port, "--version", version])
-            .args(["--tag", "https"])
-            .arg("--ca")
-            .arg(certs.join("ca.pem"))
-            .arg("--cert")
-            .arg(certs.join("client.pem"))
-            .arg("--key")
-            .arg(certs.join("client.key"));
-        let out = run_bounded(script, SCRIPT_PATIENCE);
-        println!("--- PyKMIP over HTTPS with KMIP {version} ---");
-        print!("{}", String::from_utf8_lossy(&out.stdout));
-        let ok = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| l.starts_with("ok "))
-            .count();
-        if !out.status.success() || ok != 8 {
-            println!("(stderr)\n{}", String::from_utf8_lossy(&out.stderr));
-            failed.push(format!("KMIP {version}: {ok} of 8 steps ok"));
+        let mut https = script(&python, "https.py", &daemon, &certs, version);
+        https.args(["--tag", "https"]);
+        let title = format!("PyKMIP over HTTPS with KMIP {version}");
+        let (steps, ok) = run_script(https, &title);
+        if !steps.is_empty() || ok != 8 {
+            failed.push(format!("KMIP {version}: {ok} of 8 steps ok, {steps:?}"));
         }
     }
     let status = daemon.stop();

@@ -162,6 +162,15 @@ fn locate_req(attributes: Vec<Attribute>) -> LocateRequest {
     }
 }
 
+/// The answer to a Locate `payload` in `version`.
+fn located(kms: &Kms, version: KmipVersion, payload: RequestPayload) -> LocateResponse {
+    let r = one(kms, version, Operation::Locate, payload);
+    let Some(ResponsePayload::Locate(l)) = r.response_payload else {
+        panic!("{r:?}")
+    };
+    l
+}
+
 /// Every attribute of `uid` as Get Attributes gives them to a client of `version`.
 fn all_attributes(kms: &Kms, version: KmipVersion, uid: &str) -> Vec<Attribute> {
     let r = one(
@@ -594,7 +603,7 @@ fn locate_by_attributes_the_store_does_not_index() {
     );
     let c = make("c", both | CryptographicUsageMask::WrapKey, vec![]);
     let sensitive = make("c", both, vec![Attribute::Sensitive(true)]);
-    let located = |version: KmipVersion, attributes: Vec<Attribute>, page: Option<(i32, i32)>| {
+    let find = |version: KmipVersion, attributes: Vec<Attribute>, page: Option<(i32, i32)>| {
         let request = LocateRequest {
             maximum_items: page.map(|p| p.1),
             offset_items: page.map(|p| p.0),
@@ -614,15 +623,7 @@ fn locate_by_attributes_the_store_does_not_index() {
                 ..request
             }
         };
-        let r = one(
-            &kms,
-            version,
-            Operation::Locate,
-            RequestPayload::Locate(request),
-        );
-        let Some(ResponsePayload::Locate(l)) = r.response_payload else {
-            panic!("{r:?}")
-        };
+        let l = located(&kms, version, RequestPayload::Locate(request));
         let mut found = l.unique_identifier;
         found.sort();
         (found, l.located_items)
@@ -634,21 +635,21 @@ fn locate_by_attributes_the_store_does_not_index() {
     for v in [KmipVersion::V1_4, KmipVersion::V2_1] {
         let mask = |m| vec![Attribute::CryptographicUsageMask(m)];
         assert_eq!(
-            located(v, mask(CryptographicUsageMask::Encrypt), None).0,
+            find(v, mask(CryptographicUsageMask::Encrypt), None).0,
             sorted(vec![&a, &b, &c, &sensitive]),
             "{v}: every mask holding Encrypt"
         );
         assert_eq!(
-            located(v, mask(both), None).0,
+            find(v, mask(both), None).0,
             sorted(vec![&a, &c, &sensitive]),
             "{v}"
         );
         assert_eq!(
-            located(v, mask(CryptographicUsageMask::WrapKey), None).0,
+            find(v, mask(CryptographicUsageMask::WrapKey), None).0,
             vec![c.clone()]
         );
         let contact = vec![Attribute::ContactInformation("ops@example.com".into())];
-        assert_eq!(located(v, contact, None).0, vec![a.clone()], "{v}");
+        assert_eq!(find(v, contact, None).0, vec![a.clone()], "{v}");
         // Only the Block Cipher Mode given: the padding is a wildcard.
         let mode_only = vec![Attribute::CryptographicParameters(
             CryptographicParameters {
@@ -656,21 +657,21 @@ fn locate_by_attributes_the_store_does_not_index() {
                 ..CryptographicParameters::none()
             },
         )];
-        assert_eq!(located(v, mode_only, None).0, vec![b.clone()], "{v}");
+        assert_eq!(find(v, mode_only, None).0, vec![b.clone()], "{v}");
         let gcm = vec![Attribute::CryptographicParameters(
             CryptographicParameters {
                 block_cipher_mode: Some(BlockCipherMode::GCM),
                 ..CryptographicParameters::none()
             },
         )];
-        assert!(located(v, gcm, None).0.is_empty(), "{v}");
+        assert!(find(v, gcm, None).0.is_empty(), "{v}");
         // Sensitive False is the default, shown though not stored.
         assert_eq!(
-            located(v, vec![Attribute::Sensitive(true)], None).0,
+            find(v, vec![Attribute::Sensitive(true)], None).0,
             vec![sensitive.clone()]
         );
         assert_eq!(
-            located(v, vec![Attribute::Sensitive(false)], None).0,
+            find(v, vec![Attribute::Sensitive(false)], None).0,
             sorted(vec![&a, &b, &c]),
             "{v}"
         );
@@ -679,14 +680,14 @@ fn locate_by_attributes_the_store_does_not_index() {
             name_value: "c".into(),
             name_type: NameType::UninterpretedTextString,
         });
-        let (found, total) = located(
+        let (found, total) = find(
             v,
             vec![name_c.clone(), Attribute::Sensitive(false)],
             Some((0, 5)),
         );
         assert_eq!(found, vec![c.clone()], "{v}");
         assert_eq!(total, Some(1), "{v}");
-        let (found, total) = located(v, vec![name_c, Attribute::Sensitive(false)], Some((1, 5)));
+        let (found, total) = find(v, vec![name_c, Attribute::Sensitive(false)], Some((1, 5)));
         assert!(found.is_empty(), "{v}: past the one match");
         assert_eq!(total, Some(1), "{v}");
     }
@@ -710,15 +711,7 @@ fn locate_by_name_with_paging() {
             })])
         })
     };
-    let r = one(
-        &kms,
-        KmipVersion::V2_1,
-        Operation::Locate,
-        locate(None, None),
-    );
-    let Some(ResponsePayload::Locate(l)) = r.response_payload else {
-        panic!()
-    };
+    let l = located(&kms, KmipVersion::V2_1, locate(None, None));
     // 2.x: "descending order of object creation (most recently created object first)".
     assert_eq!(
         l.unique_identifier,
@@ -726,15 +719,7 @@ fn locate_by_name_with_paging() {
     );
     // Not paged and complete: no Located Items, as in the OASIS profile test cases.
     assert_eq!(l.located_items, None);
-    let r = one(
-        &kms,
-        KmipVersion::V2_1,
-        Operation::Locate,
-        locate(Some(1), Some(1)),
-    );
-    let Some(ResponsePayload::Locate(l)) = r.response_payload else {
-        panic!()
-    };
+    let l = located(&kms, KmipVersion::V2_1, locate(Some(1), Some(1)));
     assert_eq!(l.unique_identifier, vec![uids[2].clone()]);
     assert_eq!(l.located_items, Some(3), "paged: the total");
     // Not paged but cut short by the server's own limit: the total tells the client so.
@@ -743,27 +728,11 @@ fn locate_by_name_with_paging() {
     for _ in 0..3 {
         create_key(&capped, KmipVersion::V2_1, 128, "even");
     }
-    let r = one(
-        &capped,
-        KmipVersion::V2_1,
-        Operation::Locate,
-        locate(None, None),
-    );
-    let Some(ResponsePayload::Locate(l)) = r.response_payload else {
-        panic!()
-    };
+    let l = located(&capped, KmipVersion::V2_1, locate(None, None));
     assert_eq!(l.unique_identifier.len(), 2);
     assert_eq!(l.located_items, Some(3), "cut short: the total");
     // 1.2 has no Located Items.
-    let r = one(
-        &kms,
-        KmipVersion::V1_2,
-        Operation::Locate,
-        locate(None, None),
-    );
-    let Some(ResponsePayload::Locate(l)) = r.response_payload else {
-        panic!()
-    };
+    let l = located(&kms, KmipVersion::V1_2, locate(None, None));
     assert_eq!(l.located_items, None);
     // 1.x fixes no order: ascending, so that objects made between two pages do not shift
     // the later ones.
@@ -771,26 +740,10 @@ fn locate_by_name_with_paging() {
         l.unique_identifier,
         vec![uids[0].clone(), uids[2].clone(), uids[4].clone()]
     );
-    let r = one(
-        &kms,
-        KmipVersion::V1_4,
-        Operation::Locate,
-        locate(Some(1), Some(1)),
-    );
-    let Some(ResponsePayload::Locate(l)) = r.response_payload else {
-        panic!()
-    };
+    let l = located(&kms, KmipVersion::V1_4, locate(Some(1), Some(1)));
     assert_eq!(l.unique_identifier, vec![uids[2].clone()]);
     // 2.x, Maximum Items 1: the newest key of that name.
-    let r = one(
-        &kms,
-        KmipVersion::V2_0,
-        Operation::Locate,
-        locate(Some(1), None),
-    );
-    let Some(ResponsePayload::Locate(l)) = r.response_payload else {
-        panic!()
-    };
+    let l = located(&kms, KmipVersion::V2_0, locate(Some(1), None));
     assert_eq!(l.unique_identifier, vec![uids[4].clone()]);
 }
 
