@@ -76,10 +76,26 @@ fn filters(attributes: Vec<Attribute>) -> (Vec<Filter>, Vec<Attribute>) {
     (out, residual)
 }
 
-/// Whether an object whose attributes (as clients see them) are `visible` matches `wanted`,
-/// an attribute of a Locate request that the store does not index (2.1 §6.1.28).
-fn matches(visible: &[Attribute], wanted: &Attribute) -> bool {
-    match wanted {
+/// An attribute of a Locate request that the store does not index, with its TTLV item
+/// (read once, held against every candidate).
+struct Wanted {
+    attribute: Attribute,
+    item: Option<ttlv::OwnedItem>,
+}
+
+impl Wanted {
+    fn new(attribute: Attribute) -> Wanted {
+        let item = ttlv::decode(&item_of(&attribute))
+            .ok()
+            .map(ttlv::Item::into_owned);
+        Wanted { attribute, item }
+    }
+}
+
+/// Whether an object whose attributes (as clients see them) are `visible` matches `wanted`
+/// (2.1 §6.1.28).
+fn matches(visible: &[Attribute], wanted: &Wanted) -> bool {
+    match &wanted.attribute {
         // "a matching candidate object has all of the bits set in its mask that are set in
         // the requested mask, but MAY have additional bits set".
         Attribute::CryptographicUsageMask(w) => visible
@@ -96,13 +112,18 @@ fn matches(visible: &[Attribute], wanted: &Attribute) -> bool {
             }
             _ => false,
         }),
-        _ => {
-            let wanted_item = item_of(wanted);
-            let wanted_item = ttlv::decode(&wanted_item).expect("own encoding");
-            visible.iter().filter(|a| a.tag() == wanted.tag()).any(|a| {
-                let have = item_of(a);
-                ttlv::decode(&have).is_ok_and(|have| subsumes(&wanted_item, &have))
-            })
+        attribute => {
+            // (No item cannot happen: the model writes what the codec reads.)
+            let Some(wanted_item) = &wanted.item else {
+                return false;
+            };
+            visible
+                .iter()
+                .filter(|a| a.tag() == attribute.tag())
+                .any(|a| {
+                    let have = item_of(a);
+                    ttlv::decode(&have).is_ok_and(|have| subsumes(wanted_item, &have))
+                })
         }
     }
 }
@@ -188,6 +209,7 @@ pub fn locate(request: &LocateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Locate
         .min(ctx.kms.config.max_locate_items);
     let offset = negative(request.offset_items, "Offset Items")?.unwrap_or(0);
     let (filters, residual) = filters(attributes);
+    let residual: Vec<Wanted> = residual.into_iter().map(Wanted::new).collect();
     // With attributes the store does not index, every candidate is checked here, and only
     // then counted and paged.
     let store_page = if residual.is_empty() {
