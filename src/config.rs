@@ -211,6 +211,9 @@ fn default_key_label() -> String {
 pub struct PolicyConfig {
     /// Principals that may see and manage every object.
     pub administrators: Vec<String>,
+    /// Principals that may read the server's metrics (`GET /metrics` over HTTPS) and
+    /// nothing more; administrators may too.
+    pub metrics_readers: Vec<String>,
 }
 
 impl Config {
@@ -221,6 +224,9 @@ impl Config {
             return Err("lifecycle.date_sweep_secs must be at least 1".into());
         }
         let path = &config.http.path;
+        if path == "/metrics" {
+            return Err("http.path cannot be /metrics, where the server's metrics are read".into());
+        }
         if !path.starts_with('/') || path.bytes().any(|b| !b.is_ascii_graphic()) {
             return Err(format!(
                 "http.path must begin with / and hold no spaces or control characters: {path:?}"
@@ -316,7 +322,7 @@ mod tests {
             Config::default().http.served_path().as_deref(),
             Some("/kmip")
         );
-        for bad in ["kmip", "/k mip", ""] {
+        for bad in ["kmip", "/k mip", "", "/metrics"] {
             let err = Config::parse(&format!("[http]\npath = {bad:?}\n")).unwrap_err();
             assert!(err.contains("http.path"), "{err}");
         }

@@ -286,6 +286,7 @@ pub fn prepare(config: &Config) -> Result<Prepared, String> {
     let mut kms = Kms::new(store.clone());
     kms.policy = Policy {
         administrators: config.policy.administrators.clone(),
+        metrics_readers: config.policy.metrics_readers.clone(),
     };
     kms.config = OpsConfig {
         max_batch_items: config.limits.max_batch_items,

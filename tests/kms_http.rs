@@ -392,6 +392,128 @@ async fn answer_count(http: &mut Http) -> usize {
 }
 
 // ---------------------------------------------------------------------------------------
+// Metrics.
+
+/// `GET /metrics` against the real binary configured with `[policy] metrics_readers =
+/// ["prometheus"]`: the development client (`admin`, not an administrator here) gets 403
+/// and its connection goes on; a certificate issued for `prometheus` reads the counters in
+/// the Prometheus text format, and can do nothing else with keys.
+#[test]
+fn metrics_are_read_by_metrics_readers_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("kmipd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n[policy]\nmetrics_readers = [\"prometheus\"]\n",
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kmipd"));
+    cmd.arg("serve").arg("--config").arg(&config);
+    let daemon = daemon_util::Daemon::spawn(cmd, dir.path().join("kmipd.log"));
+    let out = dir.path().join("clients");
+    daemon_util::kmipd(&[
+        "certs",
+        "issue",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--cn",
+        "prometheus",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let addr: std::net::SocketAddr = daemon.addr.parse().unwrap();
+    let certs = data.join("certs");
+    let ca = certs.join("ca.pem");
+    let admin = client_config(&ca, &certs.join("client.pem"), &certs.join("client.key"));
+    let prometheus = client_config(
+        &ca,
+        &out.join("prometheus.pem"),
+        &out.join("prometheus.key"),
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut http = Http::connect(addr, admin).await;
+        let body = encoded(
+            V1_4,
+            Operation::Create,
+            create(V1_4, 256, "metered"),
+            Format::Ttlv,
+        );
+        let r = response_of(&http.post(Format::Ttlv, &body).await.kmip(Format::Ttlv));
+        let uid = match success(r.batch_item.into_iter().next().unwrap(), "Create") {
+            ResponsePayload::Create(c) => c.unique_identifier,
+            other => panic!("{other:?}"),
+        };
+        http.write(b"GET /metrics HTTP/1.1\r\n\r\n").await;
+        let refused = http.answer().await.unwrap();
+        assert_eq!(refused.status, 403, "{refused:?}");
+        http.write(b"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+            .await;
+        let wrong = http.answer().await.unwrap();
+        assert_eq!((wrong.status, wrong.header("Allow")), (405, Some("GET")));
+        // The connection goes on.
+        let r = response_of(
+            &http
+                .post(Format::Ttlv, &discover(V2_1))
+                .await
+                .kmip(Format::Ttlv),
+        );
+        success(
+            r.batch_item.into_iter().next().unwrap(),
+            "after the refusals",
+        );
+
+        let mut reader = Http::connect(addr, prometheus).await;
+        reader
+            .write(b"GET /metrics HTTP/1.1\r\nHost: kmipd\r\n\r\n")
+            .await;
+        let metrics = reader.answer().await.unwrap();
+        assert_eq!(metrics.status, 200, "{metrics:?}");
+        assert_eq!(
+            metrics.header("Content-Type"),
+            Some("text/plain; version=0.0.4; charset=utf-8")
+        );
+        let text = String::from_utf8(metrics.body.clone()).unwrap();
+        let value = |name: &str| -> u64 {
+            let line = text
+                .lines()
+                .find(|l| l.split(' ').next() == Some(name))
+                .unwrap_or_else(|| panic!("{name} missing from:\n{text}"));
+            line.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        assert!(
+            text.contains("# TYPE kmipd_requests_total counter"),
+            "{text}"
+        );
+        assert_eq!(
+            value("kmipd_requests_total"),
+            2,
+            "the Create and the Discover Versions"
+        );
+        assert_eq!(value("kmipd_http_requests_total"), 2);
+        assert_eq!(value("kmipd_http_refusals_total"), 2);
+        assert_eq!(value("kmipd_connections_active"), 2);
+        assert_eq!(value("kmipd_objects"), 1);
+        assert!(value("kmipd_store_commits_total") >= 1);
+        assert!(value("kmipd_store_write_sets_total") >= 1);
+        // A metrics reader reads counters, not keys.
+        let body = encoded(V1_4, Operation::Get, get(&uid, None), Format::Ttlv);
+        let r = response_of(&reader.post(Format::Ttlv, &body).await.kmip(Format::Ttlv));
+        assert_eq!(
+            r.batch_item[0].result_reason,
+            Some(ResultReason::PermissionDenied),
+            "{r:?}"
+        );
+    });
+    let status = daemon.stop();
+    assert!(status.success(), "kmipd did not exit cleanly: {status}");
+}
+
+// ---------------------------------------------------------------------------------------
 // One port, both ways.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

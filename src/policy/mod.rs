@@ -50,6 +50,9 @@ impl std::fmt::Display for Principal {
 pub struct Policy {
     /// Principals allowed to see and manage all objects.
     pub administrators: Vec<String>,
+    /// Principals allowed to read the server's metrics (`GET /metrics`) and nothing more:
+    /// a monitoring system need not manage keys. Administrators may read them too.
+    pub metrics_readers: Vec<String>,
 }
 
 /// Why access was refused.
@@ -85,6 +88,11 @@ impl Policy {
         }
     }
 
+    /// May `principal` read the server's metrics (counters, no object or key)?
+    pub fn may_read_metrics(&self, principal: &Principal) -> bool {
+        self.is_admin(principal) || self.metrics_readers.iter().any(|m| m == &principal.name)
+    }
+
     /// The owner whose objects `principal` may find with Locate; `None` means every object.
     pub fn visible_owner(&self, principal: &Principal) -> Option<String> {
         if self.is_admin(principal) {
@@ -103,6 +111,7 @@ mod tests {
     fn only_the_owner_or_an_administrator_is_allowed() {
         let policy = Policy {
             administrators: vec!["ops".into()],
+            metrics_readers: vec!["prometheus".into()],
         };
         let alice = Principal::new("alice");
         let bob = Principal::new("bob");
@@ -123,5 +132,15 @@ mod tests {
         );
         assert_eq!(policy.visible_owner(&bob), Some("bob".into()));
         assert_eq!(policy.visible_owner(&ops), None);
+        // Metrics: administrators and metrics readers; a metrics reader manages nothing.
+        let prometheus = Principal::new("prometheus");
+        assert!(policy.may_read_metrics(&ops) && policy.may_read_metrics(&prometheus));
+        assert!(!policy.may_read_metrics(&alice));
+        assert!(
+            policy
+                .authorize(&prometheus, Operation::Get, "1", "alice")
+                .is_err()
+        );
+        assert_eq!(policy.visible_owner(&prometheus), Some("prometheus".into()));
     }
 }

@@ -301,6 +301,22 @@ impl Session {
         }
     }
 
+    /// Receives the first `len` bytes of a request that is not read (a refused request's
+    /// body, say) and drops them, overwritten.
+    async fn skip(
+        &mut self,
+        buf: &mut BytesMut,
+        len: usize,
+        deadline: &mut Instant,
+    ) -> Result<(), End> {
+        while buf.len() < len {
+            let wanted = len - buf.len();
+            self.fill(buf, wanted, deadline).await?;
+        }
+        buf.split_to(len)[..].zeroize();
+        Ok(())
+    }
+
     /// Writes `bytes` within the idle timeout; `Err` ends the connection (logged here).
     async fn send(&mut self, bytes: &[u8]) -> Result<(), End> {
         let write = async {
@@ -428,13 +444,9 @@ impl Session {
                     info!(peer = %self.peer, principal = ?self.principal.name,
                         status = ?refusal.status, detail = refusal.detail, "HTTP request refused");
                     if let Some(skip) = refusal.skip {
-                        while buf.len() < skip {
-                            let wanted = skip - buf.len();
-                            if let Err(end) = self.fill(&mut buf, wanted, &mut deadline).await {
-                                return end;
-                            }
+                        if let Err(end) = self.skip(&mut buf, skip, &mut deadline).await {
+                            return end;
                         }
-                        buf.split_to(skip)[..].zeroize();
                     }
                     if let Err(end) = self.send(&http::refusal(&refusal)).await {
                         return end;
@@ -444,6 +456,46 @@ impl Session {
                         return End::Close;
                     }
                     if self.stopping() {
+                        return End::Close;
+                    }
+                    deadline = Instant::now() + limits.idle_timeout;
+                }
+                Head::Metrics(read) => {
+                    if let Err(end) = self.skip(&mut buf, read.len, &mut deadline).await {
+                        return end;
+                    }
+                    let (handler, who) = (self.handler.clone(), self.principal.clone());
+                    let own = self
+                        .off_async(move |_| handler.metrics(&who))
+                        .await
+                        .flatten();
+                    let answer = match own {
+                        Some(own) => {
+                            let text = metrics.snapshot().prometheus() + &own;
+                            let content_type = http::METRICS_CONTENT_TYPE;
+                            http::response(
+                                http::Status::Ok,
+                                content_type,
+                                text.as_bytes(),
+                                read.keep_alive,
+                            )
+                        }
+                        None => {
+                            Metrics::incr(&metrics.http_refusals);
+                            info!(peer = %self.peer, principal = ?self.principal.name,
+                                "metrics read refused: not an administrator or metrics reader");
+                            http::refusal(&http::Refusal {
+                                status: http::Status::Forbidden,
+                                detail: "metrics are for administrators and metrics readers",
+                                allow: "GET",
+                                skip: read.keep_alive.then_some(read.len),
+                            })
+                        }
+                    };
+                    if let Err(end) = self.send(&answer).await {
+                        return end;
+                    }
+                    if !read.keep_alive || self.stopping() {
                         return End::Close;
                     }
                     deadline = Instant::now() + limits.idle_timeout;

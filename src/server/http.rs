@@ -34,6 +34,10 @@
 //! `Connection: close`; HTTP/1.0 with `Connection: keep-alive`) and did not ask for
 //! `100-continue` (it may not send the body after a refusal).
 //!
+//! `GET /metrics` ([`METRICS_PATH`]) answers the server's counters in the Prometheus text
+//! format to administrators and metrics readers (`[policy] metrics_readers`), 403 to any
+//! other client; another method there gets 405 with `Allow: GET`.
+//!
 //! This module is sans-IO: it reads request heads from a buffer, converts bodies and writes
 //! response heads; `connection` does the reading and writing.
 
@@ -44,6 +48,10 @@ use crate::ttlv::{self, Format};
 pub(super) const MAX_HEAD: usize = 16 * 1024;
 /// Most header fields in one request head.
 pub(super) const MAX_HEADERS: usize = 48;
+/// Where the server's metrics are read (`GET`).
+pub(super) const METRICS_PATH: &str = "/metrics";
+/// The Prometheus text exposition format.
+pub(super) const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// What a connection speaks, from its first bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +77,7 @@ pub(super) fn sniff(first: &[u8]) -> Option<Protocol> {
 pub(super) enum Status {
     Ok,
     BadRequest,
+    Forbidden,
     NotFound,
     MethodNotAllowed,
     LengthRequired,
@@ -84,6 +93,7 @@ impl Status {
         match self {
             Status::Ok => "200 OK",
             Status::BadRequest => "400 Bad Request",
+            Status::Forbidden => "403 Forbidden",
             Status::NotFound => "404 Not Found",
             Status::MethodNotAllowed => "405 Method Not Allowed",
             Status::LengthRequired => "411 Length Required",
@@ -111,12 +121,22 @@ pub(super) struct Exchange {
     pub expect_continue: bool,
 }
 
+/// `GET /metrics`.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct MetricsRead {
+    /// Bytes of the request (head and any body) to drop before the next one.
+    pub len: usize,
+    pub keep_alive: bool,
+}
+
 /// A request that is not a KMIP exchange, and how to answer it.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct Refusal {
     pub status: Status,
     /// What the answer's body says.
     pub detail: &'static str,
+    /// The method a 405 names (`Allow`).
+    pub allow: &'static str,
     /// Bytes of the request (head and body) to drop before the next one when the connection
     /// goes on; `None`: answer and close.
     pub skip: Option<usize>,
@@ -128,6 +148,7 @@ pub(super) enum Head {
     /// Not a whole head yet.
     Partial,
     Exchange(Exchange),
+    Metrics(MetricsRead),
     Refused(Refusal),
 }
 
@@ -135,6 +156,7 @@ fn refuse(status: Status, detail: &'static str) -> Head {
     Head::Refused(Refusal {
         status,
         detail,
+        allow: "POST",
         skip: None,
     })
 }
@@ -220,9 +242,24 @@ pub(super) fn parse_head(buf: &[u8], path: &str, max_body: usize) -> Head {
         Head::Refused(Refusal {
             status,
             detail,
+            allow: "POST",
             skip,
         })
     };
+    if req.path == Some(METRICS_PATH) {
+        if req.method != Some("GET") {
+            return Head::Refused(Refusal {
+                status: Status::MethodNotAllowed,
+                detail: "metrics are read with GET",
+                allow: "GET",
+                skip,
+            });
+        }
+        return Head::Metrics(MetricsRead {
+            len: head_len + body_len,
+            keep_alive: skip.is_some(),
+        });
+    }
     if !post {
         return refused(Status::MethodNotAllowed, "KMIP requests are POSTed");
     }
@@ -281,6 +318,17 @@ pub(super) fn response(
     body: &[u8],
     keep_alive: bool,
 ) -> Vec<u8> {
+    answer(status, content_type, body, keep_alive, "POST")
+}
+
+/// [`response`], with the method a 405 names.
+fn answer(
+    status: Status,
+    content_type: &str,
+    body: &[u8],
+    keep_alive: bool,
+    allow: &str,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(160 + body.len());
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.line().as_bytes());
@@ -290,7 +338,9 @@ pub(super) fn response(
     out.extend_from_slice(body.len().to_string().as_bytes());
     out.extend_from_slice(b"\r\nCache-Control: no-cache\r\nPragma: no-cache\r\n");
     if status == Status::MethodNotAllowed {
-        out.extend_from_slice(b"Allow: POST\r\n");
+        out.extend_from_slice(b"Allow: ");
+        out.extend_from_slice(allow.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(if keep_alive {
         b"Connection: keep-alive\r\n\r\n".as_slice()
@@ -307,7 +357,13 @@ pub(super) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 /// The refusal's answer.
 pub(super) fn refusal(r: &Refusal) -> Vec<u8> {
     let body = format!("{}\n", r.detail);
-    response(r.status, "text/plain", body.as_bytes(), r.skip.is_some())
+    answer(
+        r.status,
+        "text/plain",
+        body.as_bytes(),
+        r.skip.is_some(),
+        r.allow,
+    )
 }
 
 /// The one TTLV message an XML or JSON request body holds, or why it holds none.
@@ -485,6 +541,25 @@ mod tests {
     }
 
     #[test]
+    fn metrics_are_read_with_get() {
+        let head = "GET /metrics HTTP/1.1\r\nAccept: text/plain\r\n\r\n";
+        assert_eq!(
+            parse_head(head.as_bytes(), PATH, 1000),
+            Head::Metrics(MetricsRead {
+                len: head.len(),
+                keep_alive: true,
+            })
+        );
+        let r = refused("POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(
+            (r.status, r.allow, r.skip),
+            (Status::MethodNotAllowed, "GET", None)
+        );
+        let a = String::from_utf8(refusal(&r)).unwrap();
+        assert!(a.contains("\r\nAllow: GET\r\n"), "{a}");
+    }
+
+    #[test]
     fn answers_carry_length_cache_control_and_connection() {
         let a = response(Status::Ok, "text/xml", b"<x/>", true);
         assert_eq!(
@@ -495,6 +570,7 @@ mod tests {
         let a = refusal(&Refusal {
             status: Status::MethodNotAllowed,
             detail: "no",
+            allow: "POST",
             skip: None,
         });
         let a = String::from_utf8(a).unwrap();
@@ -510,6 +586,7 @@ mod tests {
                 assert!(e.head_len <= buf.len() && e.head_len <= MAX_HEAD);
                 assert!(e.body_len <= 1000);
             }
+            Head::Metrics(m) => assert!(m.len <= MAX_HEAD + 1000),
             Head::Refused(r) => {
                 if let Some(skip) = r.skip {
                     assert!(skip > 0 && skip <= MAX_HEAD + 1000);

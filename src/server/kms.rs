@@ -52,6 +52,17 @@ impl Handler for KmsHandler {
         self.kms.handle_staged(principal, request, now())
     }
 
+    fn metrics(&self, principal: &Principal) -> Option<String> {
+        if !self.kms.policy.may_read_metrics(principal) {
+            return None;
+        }
+        let store = &self.kms.store;
+        Some(super::metrics::store_prometheus(
+            store.stats(),
+            store.count().ok(),
+        ))
+    }
+
     fn unreadable(&self, principal: &Principal, detail: &str) -> Vec<u8> {
         self.kms.unreadable(principal, detail, now())
     }

@@ -1,5 +1,9 @@
 //! Counters of the connection layer, kept as relaxed atomics: they are statistics, not
 //! synchronisation, and a snapshot may mix values from slightly different instants.
+//!
+//! Operators read them, with the store's counters, at `GET /metrics` over HTTPS on the KMIP
+//! port, in the Prometheus text format (version 0.0.4), if their certificate's principal is
+//! an administrator or a metrics reader (`[policy] metrics_readers`).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -42,6 +46,141 @@ pub struct MetricsSnapshot {
     pub http_requests: u64,
     /// HTTP requests answered with a status other than 200 (not a KMIP exchange).
     pub http_refusals: u64,
+}
+
+impl MetricsSnapshot {
+    /// The counters in the Prometheus text format.
+    pub fn prometheus(&self) -> String {
+        let mut out = String::new();
+        for (name, kind, help, value) in [
+            (
+                "connections_accepted_total",
+                "counter",
+                "TCP connections taken under the connection cap.",
+                self.connections_accepted,
+            ),
+            (
+                "connections_refused_total",
+                "counter",
+                "TCP connections closed at once because the cap was reached.",
+                self.connections_refused,
+            ),
+            (
+                "connections_active",
+                "gauge",
+                "Connections holding a slot (handshaking or established).",
+                self.connections_active,
+            ),
+            (
+                "handshake_failures_total",
+                "counter",
+                "TLS handshakes that failed or timed out, and clients without a usable identity.",
+                self.handshake_failures,
+            ),
+            (
+                "requests_total",
+                "counter",
+                "KMIP request messages handed to the handler (TTLV and HTTP).",
+                self.requests,
+            ),
+            (
+                "http_requests_total",
+                "counter",
+                "KMIP request messages that came as the body of an HTTP POST.",
+                self.http_requests,
+            ),
+            (
+                "http_refusals_total",
+                "counter",
+                "HTTP requests answered with a status other than 200.",
+                self.http_refusals,
+            ),
+            (
+                "framing_errors_total",
+                "counter",
+                "Connections closed because their bytes could not be framed.",
+                self.framing_errors,
+            ),
+            (
+                "idle_timeouts_total",
+                "counter",
+                "Connections closed by the idle timeout.",
+                self.idle_timeouts,
+            ),
+            (
+                "clients_no_longer_trusted_total",
+                "counter",
+                "Connections closed because a TLS reload no longer accepts their certificate.",
+                self.clients_no_longer_trusted,
+            ),
+        ] {
+            metric(&mut out, name, kind, help, value);
+        }
+        out
+    }
+}
+
+/// The store's counters and object count in the Prometheus text format.
+pub fn store_prometheus(
+    stats: Option<crate::store::redb::StoreStats>,
+    objects: Option<u64>,
+) -> String {
+    let mut out = String::new();
+    if let Some(objects) = objects {
+        metric(
+            &mut out,
+            "objects",
+            "gauge",
+            "Managed objects in the store, destroyed ones included.",
+            objects,
+        );
+    }
+    if let Some(s) = stats {
+        for (name, kind, help, value) in [
+            (
+                "store_commits_total",
+                "counter",
+                "Batches the committer made durable.",
+                s.commits,
+            ),
+            (
+                "store_write_sets_total",
+                "counter",
+                "Write sets committed.",
+                s.committed_sets,
+            ),
+            (
+                "store_locate_rows_examined_total",
+                "counter",
+                "Index and table rows Locate examined.",
+                s.locate_rows_examined,
+            ),
+            (
+                "store_replayed_records",
+                "gauge",
+                "Write-ahead log records replayed when the store was opened.",
+                s.replayed_records,
+            ),
+            (
+                "store_visibility_waits_total",
+                "counter",
+                "Reads that waited for a batch answered before its commit.",
+                s.visibility_waits,
+            ),
+        ] {
+            metric(&mut out, name, kind, help, value);
+        }
+    }
+    out
+}
+
+/// One metric, `kmipd_` prefixed, with its help and type lines.
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        out,
+        "# HELP kmipd_{name} {help}\n# TYPE kmipd_{name} {kind}\nkmipd_{name} {value}"
+    );
 }
 
 impl Metrics {

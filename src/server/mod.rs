@@ -76,6 +76,14 @@ pub trait Handler: Send + Sync + 'static {
         self.handle(principal, &[])
     }
 
+    /// The handler's part of the metrics (`GET /metrics`, Prometheus text format), or `None`
+    /// if `principal` may not read metrics. May block (it reads the store). The default: no
+    /// one may.
+    fn metrics(&self, principal: &Principal) -> Option<String> {
+        let _ = principal;
+        None
+    }
+
     /// The answer once a commit [`Handler::handle_staged`] waited for has resolved. With
     /// `Ok` it returns the response it already holds, without blocking; otherwise it may run
     /// the request again (a lost write race) and must be called off the async threads.

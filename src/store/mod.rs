@@ -297,6 +297,12 @@ pub trait ObjectStore: Send + Sync {
     fn audit_records(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
     /// The end of the committed audit chain.
     fn audit_head(&self) -> Result<ChainHead, StoreError>;
+
+    /// Counters of the store's work since it was opened (the server's metrics); `None` for
+    /// a store that keeps none.
+    fn stats(&self) -> Option<self::redb::StoreStats> {
+        None
+    }
     /// How many objects there are.
     fn count(&self) -> Result<u64, StoreError>;
 }

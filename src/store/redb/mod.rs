@@ -499,6 +499,10 @@ impl Drop for RedbStore {
 }
 
 impl ObjectStore for RedbStore {
+    fn stats(&self) -> Option<StoreStats> {
+        Some(RedbStore::stats(self))
+    }
+
     fn get(&self, unique_identifier: &str) -> Result<Option<ManagedObject>, StoreError> {
         match self.record(unique_identifier)? {
             Some(record) => self.materialize(unique_identifier, record).map(Some),
