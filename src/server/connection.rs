@@ -471,6 +471,8 @@ impl Session {
                         .flatten();
                     let answer = match own {
                         Some(own) => {
+                            debug!(peer = %self.peer, principal = ?self.principal.name,
+                                "metrics read");
                             let text = metrics.snapshot().prometheus() + &own;
                             let content_type = http::METRICS_CONTENT_TYPE;
                             http::response(
