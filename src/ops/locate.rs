@@ -152,14 +152,6 @@ fn subsumes(wanted: &ttlv::Item<'_>, have: &ttlv::Item<'_>) -> bool {
 
 /// 2.1 §6.1.28 Locate.
 pub fn locate(request: &LocateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<LocateResponse, OpError> {
-    // Group Member Fresh / Default narrow the match (2.1 §6.1.28); ignoring the field would
-    // hand back objects the client asked to exclude.
-    if request.object_group_member.is_some() {
-        return Err(OpError::new(
-            ResultReason::InvalidField,
-            "Locate by Object Group Member is not supported",
-        ));
-    }
     super::objects::no_templates(request.template_attribute.as_ref())?;
     // Storage Status Mask: on-line objects by default; archival storage is not kept; 2.x's
     // Destroyed Storage bit asks for destroyed objects, which are left out otherwise (a
@@ -180,6 +172,36 @@ pub fn locate(request: &LocateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Locate
         }
         _ => true,
     });
+    // Object Group Member (1.4 §4.9, 2.1 §6.1.28) narrows a Locate within an Object Group:
+    // Group Member Fresh to the group's fresh objects (none served by a Get yet); Group
+    // Member Default to "the default object as defined by server policy", which kmipd's
+    // policy makes the group's most recently created Active object. (kmipd makes no object
+    // on the fly when no fresh one is left: the spec's MAY.)
+    let mut default_member = false;
+    if let Some(member) = request.object_group_member {
+        if !attributes
+            .iter()
+            .any(|a| matches!(a, Attribute::ObjectGroup(_)))
+        {
+            return Err(OpError::new(
+                ResultReason::InvalidField,
+                "Object Group Member needs an Object Group",
+            ));
+        }
+        match member {
+            ObjectGroupMember::GroupMemberFresh => attributes.push(Attribute::Fresh(true)),
+            ObjectGroupMember::GroupMemberDefault => {
+                attributes.push(Attribute::State(State::Active));
+                default_member = true;
+            }
+            other => {
+                return Err(OpError::new(
+                    ResultReason::InvalidField,
+                    format!("Object Group Member {other:?} is not defined"),
+                ));
+            }
+        }
+    }
     let exclude_states = if attributes.iter().any(|a| matches!(a, Attribute::State(_))) {
         Vec::new()
     } else if !online {
@@ -208,6 +230,12 @@ pub fn locate(request: &LocateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Locate
         .unwrap_or(ctx.kms.config.max_locate_items)
         .min(ctx.kms.config.max_locate_items);
     let offset = negative(request.offset_items, "Offset Items")?.unwrap_or(0);
+    // The default member is one object, the newest.
+    let (offset, limit) = if default_member {
+        (0, limit.min(1))
+    } else {
+        (offset, limit)
+    };
     let (filters, residual) = filters(attributes);
     let residual: Vec<Wanted> = residual.into_iter().map(Wanted::new).collect();
     // With attributes the store does not index, every candidate is checked here, and only
@@ -226,7 +254,7 @@ pub fn locate(request: &LocateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Locate
         // 2.0/2.1 §6.1.28: "SHALL be returned in descending order of object creation (most
         // recently created object first)". 1.x fixes no order and keeps the ascending one,
         // under which objects created between two pages do not shift the later pages.
-        newest_first: !ctx.cx.version.is_1x(),
+        newest_first: default_member || !ctx.cx.version.is_1x(),
     };
     let mut located = match wanted_uids.first() {
         // Neither on-line nor destroyed objects asked for: nothing matches.
@@ -271,6 +299,10 @@ pub fn locate(request: &LocateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Locate
         }
         located.total = kept.len();
         located.unique_identifiers = kept.into_iter().skip(offset).take(limit).collect();
+    }
+    if default_member {
+        // The answer is the group's one default object, not a page of the Active ones.
+        located.total = located.unique_identifiers.len();
     }
     // Located Items (1.3+) when the client pages (Offset Items, Maximum Items) or the
     // answer is cut short by the server's own limit: then the client needs the total. It is

@@ -693,6 +693,104 @@ fn locate_by_attributes_the_store_does_not_index() {
     }
 }
 
+/// Object Group Member (1.4 §4.9, 2.1 §6.1.28): Group Member Fresh finds the group's
+/// objects no Get has served yet, Group Member Default the group's newest Active object;
+/// either needs an Object Group.
+#[test]
+fn locate_by_object_group_member() {
+    let kms = kms();
+    let both = CryptographicUsageMask::Encrypt | CryptographicUsageMask::Decrypt;
+    let make = |name: &str, group: &str| {
+        created_uid(&one(
+            &kms,
+            KmipVersion::V1_4,
+            Operation::Create,
+            create_with(
+                KmipVersion::V1_4,
+                128,
+                name,
+                both,
+                vec![Attribute::ObjectGroup(group.into())],
+            ),
+        ))
+    };
+    let activate = |uid: &str| {
+        let r = one(
+            &kms,
+            KmipVersion::V1_4,
+            Operation::Activate,
+            RequestPayload::Activate(uid_req(Some(uid))),
+        );
+        assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+    };
+    let (k1, k2, k3) = (
+        make("k1", "tapes"),
+        make("k2", "tapes"),
+        make("k3", "tapes"),
+    );
+    let other = make("k4", "disks");
+    activate(&k1);
+    activate(&k2);
+    activate(&other);
+    let member = |version, m: Option<ObjectGroupMember>, group: Option<&str>| {
+        let request = LocateRequest {
+            object_group_member: m,
+            ..locate_req(
+                group
+                    .map(|g| vec![Attribute::ObjectGroup(g.into())])
+                    .unwrap_or_default(),
+            )
+        };
+        one(
+            &kms,
+            version,
+            Operation::Locate,
+            RequestPayload::Locate(request),
+        )
+    };
+    let uids = |r: ResponseBatchItem| match r.response_payload {
+        Some(ResponsePayload::Locate(l)) => {
+            let mut u = l.unique_identifier;
+            u.sort();
+            u
+        }
+        _ => panic!("{r:?}"),
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    let fresh = Some(ObjectGroupMember::GroupMemberFresh);
+    let default = Some(ObjectGroupMember::GroupMemberDefault);
+    for v in [KmipVersion::V1_4, KmipVersion::V2_1] {
+        let all_fresh = uids(member(v, fresh, Some("tapes")));
+        assert_eq!(
+            all_fresh,
+            sorted(vec![k1.clone(), k2.clone(), k3.clone()]),
+            "{v}"
+        );
+        // The default: the newest Active member (k3 is Pre-Active).
+        assert_eq!(
+            uids(member(v, default, Some("tapes"))),
+            vec![k2.clone()],
+            "{v}"
+        );
+        let r = member(v, fresh, None);
+        assert_eq!(r.result_status, ResultStatus::OperationFailed, "{v}");
+    }
+    // A Get serves k1: no longer fresh.
+    let r = one(&kms, KmipVersion::V1_4, Operation::Get, get_req(&k1, None));
+    assert_eq!(r.result_status, ResultStatus::Success);
+    assert_eq!(
+        uids(member(KmipVersion::V1_4, fresh, Some("tapes"))),
+        sorted(vec![k2.clone(), k3.clone()])
+    );
+    assert_eq!(
+        uids(member(KmipVersion::V1_2, default, Some("disks"))),
+        vec![other]
+    );
+}
+
 #[test]
 fn locate_by_name_with_paging() {
     let kms = kms();
@@ -1462,17 +1560,17 @@ fn fresh_is_true_until_a_get_serves_the_object() {
     assert_eq!(r.result_reason, Some(ResultReason::InvalidField));
 }
 
-/// Object Group Member narrows a Locate to fresh or default group members; not kept here, it
-/// is refused rather than ignored (which would return members the client excluded).
+/// An Object Group Member value no version defines is refused, not ignored (ignoring it
+/// would return members the client meant to exclude).
 #[test]
-fn locate_refuses_object_group_member() {
+fn locate_refuses_an_undefined_object_group_member() {
     let kms = kms();
     let r = one(
         &kms,
         KmipVersion::V2_1,
         Operation::Locate,
         RequestPayload::Locate(LocateRequest {
-            object_group_member: Some(ObjectGroupMember::GroupMemberFresh),
+            object_group_member: Some(ObjectGroupMember::Unknown(7)),
             ..locate_req(vec![Attribute::ObjectGroup("g".into())])
         }),
     );
