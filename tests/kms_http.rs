@@ -144,6 +144,21 @@ impl Http {
         }
     }
 
+    /// Creates an AES-256 key named `name` with a request in `format`; its identifier.
+    async fn create(&mut self, version: KmipVersion, name: &str, format: Format) -> String {
+        let body = encoded(
+            version,
+            Operation::Create,
+            create(version, 256, name),
+            format,
+        );
+        let r = response_of(&self.post(format, &body).await.kmip(format));
+        match success(r.batch_item.into_iter().next().unwrap(), "Create") {
+            ResponsePayload::Create(c) => c.unique_identifier,
+            other => panic!("{other:?}"),
+        }
+    }
+
     /// POSTs `body` to `/kmip` as `format` (HTTP/1.1, kept alive) and reads the answer.
     async fn post(&mut self, format: Format, body: &[u8]) -> Answer {
         self.write(&post(format, body)).await;
@@ -437,17 +452,7 @@ fn metrics_are_read_by_metrics_readers_only() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let mut http = Http::connect(addr, admin).await;
-        let body = encoded(
-            V1_4,
-            Operation::Create,
-            create(V1_4, 256, "metered"),
-            Format::Ttlv,
-        );
-        let r = response_of(&http.post(Format::Ttlv, &body).await.kmip(Format::Ttlv));
-        let uid = match success(r.batch_item.into_iter().next().unwrap(), "Create") {
-            ResponsePayload::Create(c) => c.unique_identifier,
-            other => panic!("{other:?}"),
-        };
+        let uid = http.create(V1_4, "metered", Format::Ttlv).await;
         http.write(b"GET /metrics HTTP/1.1\r\n\r\n").await;
         let refused = http.answer().await.unwrap();
         assert_eq!(refused.status, 403, "{refused:?}");
@@ -552,20 +557,10 @@ async fn a_key_is_the_same_from_ttlv_and_from_each_http_encoding() {
         }
     }
     // A key made over HTTP is read over TTLV; its Destroy over HTTP is seen there too.
-    let body = encoded(
-        V2_1,
-        Operation::Create,
-        create(V2_1, 128, "made-over-http"),
-        Format::Json,
-    );
-    let r = response_of(&http.post(Format::Json, &body).await.kmip(Format::Json));
-    let made = match success(r.batch_item.into_iter().next().unwrap(), "Create") {
-        ResponsePayload::Create(c) => c.unique_identifier,
-        other => panic!("{other:?}"),
-    };
+    let made = http.create(V2_1, "made-over-http", Format::Json).await;
     assert_eq!(
         key_bytes(&ttlv_client.get(V2_1, &made, None).await).len(),
-        16
+        32
     );
     let body = encoded(
         V2_1,
