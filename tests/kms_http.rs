@@ -144,6 +144,17 @@ impl Http {
         }
     }
 
+    /// POSTs a Discover Versions in `version` as TTLV, which must succeed (`what` says when).
+    async fn served(&mut self, version: KmipVersion, what: &str) {
+        let r = response_of(
+            &self
+                .post(Format::Ttlv, &discover(version))
+                .await
+                .kmip(Format::Ttlv),
+        );
+        success(r.batch_item.into_iter().next().unwrap(), what);
+    }
+
     /// Creates an AES-256 key named `name` with a request in `format`; its identifier.
     async fn create(&mut self, version: KmipVersion, name: &str, format: Format) -> String {
         let body = encoded(
@@ -461,16 +472,7 @@ fn metrics_are_read_by_metrics_readers_only() {
         let wrong = http.answer().await.unwrap();
         assert_eq!((wrong.status, wrong.header("Allow")), (405, Some("GET")));
         // The connection goes on.
-        let r = response_of(
-            &http
-                .post(Format::Ttlv, &discover(V2_1))
-                .await
-                .kmip(Format::Ttlv),
-        );
-        success(
-            r.batch_item.into_iter().next().unwrap(),
-            "after the refusals",
-        );
+        http.served(V2_1, "after the refusals").await;
 
         let mut reader = Http::connect(addr, prometheus).await;
         reader
@@ -599,12 +601,7 @@ async fn refused(kmsd: &Kmsd, bytes: &[u8]) -> (u16, bool) {
     if closes {
         expect_closed(&mut http.stream).await;
     } else {
-        let body = discover(V1_4);
-        let r = response_of(&http.post(Format::Ttlv, &body).await.kmip(Format::Ttlv));
-        success(
-            r.batch_item.into_iter().next().unwrap(),
-            "Discover Versions after a refusal",
-        );
+        http.served(V1_4, "Discover Versions after a refusal").await;
     }
     (answer.status, closes)
 }
@@ -893,16 +890,7 @@ async fn pipelining_continue_http_1_0_and_a_stalled_body() {
     );
     // After it, others are served (the first connection has idled out too, meanwhile).
     let mut http = Http::connect(kmsd.addr(), kmsd.admin()).await;
-    let r = response_of(
-        &http
-            .post(Format::Ttlv, &discover(V1_2))
-            .await
-            .kmip(Format::Ttlv),
-    );
-    success(
-        r.batch_item.into_iter().next().unwrap(),
-        "Discover Versions",
-    );
+    http.served(V1_2, "Discover Versions").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
