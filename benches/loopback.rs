@@ -254,6 +254,9 @@ fn framework(c: &mut Criterion) {
         connector: tokio_rustls::TlsConnector::from(client_config),
         timeout: Duration::from_secs(10),
         http_path: None,
+        connecting: Arc::new(tokio::sync::Semaphore::new(
+            kmipd::loadgen::client::CONNECTS_AT_ONCE,
+        )),
     };
     let client = runtime();
     let conns: Vec<Conn> = client.block_on(async {

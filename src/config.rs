@@ -130,6 +130,7 @@ pub enum Identity {
 pub struct LimitsConfig {
     pub max_message_size: usize,
     pub max_connections: usize,
+    pub max_handshakes_per_address: usize,
     pub handshake_timeout_secs: u64,
     pub idle_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
@@ -144,6 +145,7 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_message_size: server.max_message_size,
             max_connections: server.max_connections,
+            max_handshakes_per_address: server.max_handshakes_per_address,
             handshake_timeout_secs: server.handshake_timeout.as_secs(),
             idle_timeout_secs: server.idle_timeout.as_secs(),
             shutdown_grace_secs: server.shutdown_grace.as_secs(),
@@ -158,6 +160,7 @@ impl LimitsConfig {
         crate::server::Limits {
             max_message_size: self.max_message_size,
             max_connections: self.max_connections,
+            max_handshakes_per_address: self.max_handshakes_per_address,
             handshake_timeout: Duration::from_secs(self.handshake_timeout_secs),
             idle_timeout: Duration::from_secs(self.idle_timeout_secs),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
@@ -220,6 +223,12 @@ impl Config {
     /// Parses a configuration; unknown keys and wrong types are errors naming the key.
     pub fn parse(text: &str) -> Result<Config, String> {
         let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        if config.limits.max_connections == 0 || config.limits.max_handshakes_per_address == 0 {
+            return Err(
+                "limits.max_connections and limits.max_handshakes_per_address must be at least 1"
+                    .into(),
+            );
+        }
         if config.lifecycle.date_sweep_secs == 0 {
             return Err("lifecycle.date_sweep_secs must be at least 1".into());
         }
@@ -332,6 +341,16 @@ mod tests {
         assert_eq!(c.lifecycle.date_sweep_secs, 30);
         let err = Config::parse("[lifecycle]\ndate_sweep_secs = 0\n").unwrap_err();
         assert!(err.contains("date_sweep_secs"), "{err}");
+    }
+
+    #[test]
+    fn connection_limits_are_at_least_one() {
+        let c = Config::parse("[limits]\nmax_handshakes_per_address = 4\n").unwrap();
+        assert_eq!(c.limits.server_limits().max_handshakes_per_address, 4);
+        for bad in ["max_connections = 0", "max_handshakes_per_address = 0"] {
+            let err = Config::parse(&format!("[limits]\n{bad}\n")).unwrap_err();
+            assert!(err.contains("must be at least 1"), "{err}");
+        }
     }
 
     #[test]

@@ -241,6 +241,7 @@ fn limits() -> Limits {
     Limits {
         max_message_size: 4096,
         max_connections: 64,
+        max_handshakes_per_address: 32,
         handshake_timeout: Duration::from_secs(5),
         idle_timeout: Duration::from_secs(2),
         shutdown_grace: Duration::from_secs(10),
@@ -735,6 +736,40 @@ async fn an_oversized_body_sent_at_once_still_gets_its_answer() {
         );
         let _ = sender.await;
     }
+}
+
+/// A client that goes on sending its oversized body after the server has answered 413 and
+/// closed (a client that does not read while it writes): every write goes through, because
+/// the server reads and discards until the client closes too, and the client then reads the
+/// 413 and a clean TLS close, not a connection reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_still_arriving_after_its_refusal_does_not_reset_the_connection() {
+    let (kmsd, _dir) = kmsd_on_redb(limits(), Some("/kmip")).await;
+    let mut http = Http::connect(kmsd.addr(), kmsd.admin()).await;
+    let size = 256 * 1024;
+    let head = format!("POST /kmip HTTP/1.1\r\nContent-Length: {size}\r\n\r\n");
+    http.stream.write_all(head.as_bytes()).await.unwrap();
+    http.stream.flush().await.unwrap();
+    kmsd.server
+        .wait_for("the refusal", |m| m.http_refusals == 1)
+        .await;
+    let chunk = vec![b'x'; 16 * 1024];
+    for n in 0..size / chunk.len() {
+        let sent = async {
+            http.stream.write_all(&chunk).await?;
+            http.stream.flush().await
+        };
+        sent.await
+            .unwrap_or_else(|e| panic!("chunk {n} after the refusal: {e}"));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, http.stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closes");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(read.is_ok(), "{read:?} after {text:?}");
+    assert!(text.starts_with("HTTP/1.1 413 "), "{text:?}");
 }
 
 async fn steady_key(c: &mut Client) -> String {

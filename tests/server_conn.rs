@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use server_util::*;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A client that keeps making requests until told to stop; returns how many it made.
@@ -180,6 +180,203 @@ async fn connections_over_the_cap_are_closed() {
     assert_eq!(
         (m.connections_accepted, m.connections_refused),
         (3, 1),
+        "{m:?}"
+    );
+    server.shutdown().await;
+}
+
+/// A client that goes on sending a message the server has already refused (its declared
+/// length is over the limit, so the server closes as soon as it reads the header) sees a
+/// clean TLS close, not a connection reset: its writes go through, because the server reads
+/// and discards until the client closes too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_still_sending_when_its_connection_is_closed_sees_a_clean_close() {
+    let (_tmp, pki) = new_pki();
+    let server = TestServer::start(
+        settings(tls_settings(&pki), test_limits()),
+        Echo {
+            delay: Duration::ZERO,
+        },
+    )
+    .await;
+    let mut stream = connect(server.addr, admin_client(&pki)).await.unwrap();
+    let mut header = vec![0x42, 0x00, 0x78, 0x01];
+    header.extend((1u32 << 20).to_be_bytes());
+    stream.write_all(&header).await.unwrap();
+    stream.flush().await.unwrap();
+    server
+        .wait_for("the framing error", |m| m.framing_errors == 1)
+        .await;
+    let chunk = vec![0u8; 16 * 1024];
+    for n in 0..16 {
+        let sent = async {
+            stream.write_all(&chunk).await?;
+            stream.flush().await
+        };
+        sent.await
+            .unwrap_or_else(|e| panic!("chunk {n} after the close: {e}"));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, stream.read_to_end(&mut rest))
+        .await
+        .expect("the server closes");
+    assert!(
+        read.is_ok() && rest.is_empty(),
+        "{read:?}, {} bytes",
+        rest.len()
+    );
+    drop(stream);
+    server.shutdown().await;
+}
+
+/// A TCP connection from `source` (another loopback address: all of 127/8 reaches the
+/// server) that never starts its TLS handshake.
+async fn stalled_from(source: [u8; 4], addr: std::net::SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((source, 0).into()).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+fn patient_handshakes(max_connections: usize, per_address: usize) -> kmipd::server::Limits {
+    let mut limits = test_limits();
+    limits.max_connections = max_connections;
+    limits.max_handshakes_per_address = per_address;
+    // Longer than the test: stalled handshakes end only when the test or the server ends
+    // them.
+    limits.handshake_timeout = Duration::from_secs(60);
+    limits
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_fill_the_server_with_stalled_handshakes() {
+    let (_tmp, pki) = new_pki();
+    let server = TestServer::start(
+        settings(tls_settings(&pki), patient_handshakes(16, 3)),
+        Echo {
+            delay: Duration::ZERO,
+        },
+    )
+    .await;
+    let addr = server.addr;
+    let config = admin_client(&pki);
+
+    let mut from_2 = Vec::new();
+    for _ in 0..6 {
+        from_2.push(stalled_from([127, 0, 0, 2], addr).await);
+    }
+    server
+        .wait_for("3 held and 3 refused", |m| {
+            m.connections_accepted == 3 && m.handshakes_refused_per_address == 3
+        })
+        .await;
+    for refused in &mut from_2[3..] {
+        expect_closed(refused).await;
+    }
+    // Another address has its own allowance.
+    let mut from_3 = Vec::new();
+    for _ in 0..4 {
+        from_3.push(stalled_from([127, 0, 0, 3], addr).await);
+    }
+    server
+        .wait_for("3 more held, 1 more refused", |m| {
+            m.connections_active == 6 && m.handshakes_refused_per_address == 4
+        })
+        .await;
+
+    // A real client, with its own address, is served while the others stall; its
+    // established connection does not count against its address.
+    let mut held = Vec::new();
+    for n in 0..4 {
+        let mut client = connect(addr, config.clone()).await.unwrap();
+        let answer = roundtrip(&mut client, &request(n)).await.unwrap();
+        assert_eq!(answer, expected("admin", &request(n)));
+        held.push(client);
+    }
+
+    // A stalled connection that goes away gives its address's allowance back.
+    drop(from_2.swap_remove(0));
+    server
+        .wait_for("the handshake ended", |m| m.handshake_failures == 1)
+        .await;
+    let _again = stalled_from([127, 0, 0, 2], addr).await;
+    server
+        .wait_for("a new handshake from 127.0.0.2", |m| {
+            m.connections_accepted == 3 + 3 + 4 + 1
+        })
+        .await;
+    for client in &mut held {
+        roundtrip(client, &request(9)).await.unwrap();
+    }
+    let m = server.metrics.snapshot();
+    assert_eq!(
+        (m.handshakes_refused_per_address, m.connections_refused),
+        (4, 0),
+        "{m:?}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_full_the_oldest_stalled_handshake_gives_way() {
+    let (_tmp, pki) = new_pki();
+    let server = TestServer::start(
+        settings(tls_settings(&pki), patient_handshakes(3, 32)),
+        Echo {
+            delay: Duration::ZERO,
+        },
+    )
+    .await;
+    let addr = server.addr;
+    let config = admin_client(&pki);
+
+    let mut first = connect(addr, config.clone()).await.unwrap();
+    roundtrip(&mut first, &request(1)).await.unwrap();
+    // Two stalled handshakes from two addresses fill the server.
+    let mut older = stalled_from([127, 0, 0, 2], addr).await;
+    server
+        .wait_for("the older handshake", |m| m.connections_active == 2)
+        .await;
+    let mut younger = stalled_from([127, 0, 0, 3], addr).await;
+    server
+        .wait_for("a full server", |m| m.connections_active == 3)
+        .await;
+
+    // Once they have stalled for longer than a handshake takes, a new client takes the
+    // oldest one's slot.
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    let mut second = connect(addr, config.clone()).await.unwrap();
+    let answer = roundtrip(&mut second, &request(2)).await.unwrap();
+    assert_eq!(answer, expected("admin", &request(2)));
+    expect_closed(&mut older).await;
+    assert_eq!(server.metrics.snapshot().handshakes_evicted, 1);
+
+    // Then the next oldest.
+    let mut third = connect(addr, config.clone()).await.unwrap();
+    roundtrip(&mut third, &request(3)).await.unwrap();
+    expect_closed(&mut younger).await;
+
+    // Established clients never give way: with every slot theirs, a new one is refused.
+    assert!(
+        try_request(addr, config.clone(), &request(4))
+            .await
+            .is_err()
+    );
+    for (n, client) in [&mut first, &mut second, &mut third]
+        .into_iter()
+        .enumerate()
+    {
+        let answer = roundtrip(client, &request(10 + n as i32)).await.unwrap();
+        assert_eq!(answer, expected("admin", &request(10 + n as i32)));
+    }
+    let m = server.metrics.snapshot();
+    assert_eq!(
+        (
+            m.handshakes_evicted,
+            m.connections_refused,
+            m.connections_active
+        ),
+        (2, 1, 3),
         "{m:?}"
     );
     server.shutdown().await;

@@ -28,7 +28,15 @@ pub struct Target {
     pub timeout: Duration,
     /// KMIP over HTTPS: the path requests are POSTed to; `None` for TTLV over TLS.
     pub http_path: Option<String>,
+    /// Connections being opened at once (TCP and TLS handshake) are at most this many
+    /// ([`CONNECTS_AT_ONCE`]), so that many connections open as a steady stream rather than
+    /// as one burst, which a server may hold against one address (kmipd's
+    /// `max_handshakes_per_address`).
+    pub connecting: Arc<tokio::sync::Semaphore>,
 }
+
+/// Handshakes the load generator runs at once ([`Target::connecting`]).
+pub const CONNECTS_AT_ONCE: usize = 8;
 
 /// Builds the rustls client configuration: the given CA as the only root, the client
 /// certificate and key, TLS 1.3 and 1.2 with rustls's (aws-lc-rs) default suites, which
@@ -105,6 +113,11 @@ async fn bounded<T>(
 
 impl Conn {
     pub async fn connect(target: &Target) -> Result<Conn, String> {
+        let _turn = target
+            .connecting
+            .acquire()
+            .await
+            .map_err(|_| "the run is over".to_string())?;
         let tcp = bounded(
             target.timeout,
             &format!("connecting to {}", target.addr),

@@ -191,6 +191,7 @@ async fn bench(args: &BenchArgs) -> Result<Report, String> {
         connector: TlsConnector::from(config),
         timeout: Duration::from_secs_f64(args.timeout),
         http_path: args.http.clone(),
+        connecting: Arc::new(tokio::sync::Semaphore::new(client::CONNECTS_AT_ONCE)),
     };
     let requests = Requests::new(args.kmip_version);
     probe(args, &target, &requests).await?;

@@ -17,12 +17,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::oneshot::error::TryRecvError;
-use tokio::sync::{OwnedSemaphorePermit, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::{Instant, timeout, timeout_at};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, warn};
 
+use super::admission::Handshaking;
 use super::http::{self, Head, Protocol};
 use super::pool::HandlerPool;
 use super::tls::{Principal, principal_from_cert};
@@ -34,8 +35,20 @@ use zeroize::{Zeroize, Zeroizing};
 
 /// Most bytes reserved for one read; a large message is received in several.
 const READ_CHUNK: usize = 16 * 1024;
-/// Longest wait for a polite TLS close (close_notify) before the socket is just dropped.
+/// Longest a close takes: sending close_notify, then reading and discarding what the
+/// client still sends until it closes too ([`close`]); after it the socket is just dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for the slot an evicted handshake gives back ([`Slot::Freed`]).
+const FREED_SLOT_WAIT: Duration = Duration::from_secs(1);
+
+/// A connection's place under the connection cap.
+pub(super) enum Slot {
+    /// Taken when the connection was accepted.
+    Held(OwnedSemaphorePermit),
+    /// The server was full: the oldest handshake was told to give its slot up, and this
+    /// connection takes the next free one (waiting at most [`FREED_SLOT_WAIT`]).
+    Freed(Arc<Semaphore>),
+}
 
 /// What the accept loop hands to a connection task.
 pub(super) struct Conn {
@@ -49,7 +62,9 @@ pub(super) struct Conn {
     /// Handler threads for busy times (see [`Session::off_async`]).
     pub pool: Option<Arc<HandlerPool>>,
     pub stop: watch::Receiver<bool>,
-    pub slot: OwnedSemaphorePermit,
+    pub slot: Slot,
+    /// Counts this connection's handshake against its address until the handshake ends.
+    pub handshaking: Handshaking,
 }
 
 /// Holds the connection's slot under the cap and its place in the active count.
@@ -75,8 +90,21 @@ pub(super) async fn serve(conn: Conn) {
         pool,
         mut stop,
         slot,
+        mut handshaking,
     } = conn;
     let metrics = settings.metrics.clone();
+    let slot = match slot {
+        Slot::Held(slot) => slot,
+        Slot::Freed(slots) => match timeout(FREED_SLOT_WAIT, slots.acquire_owned()).await {
+            Ok(Ok(slot)) => slot,
+            _ => {
+                // The evicted handshake finished first and kept its slot.
+                Metrics::incr(&metrics.connections_refused);
+                warn!(%peer, "connection cap reached and no slot came free; closing");
+                return;
+            }
+        },
+    };
     Metrics::incr(&metrics.connections_active);
     let _active = Active {
         metrics: metrics.clone(),
@@ -98,8 +126,14 @@ pub(super) async fn serve(conn: Conn) {
                 return;
             }
         },
+        () = handshaking.evicted() => {
+            Metrics::incr(&metrics.handshake_failures);
+            info!(%peer, "TLS handshake unfinished while the server is full; its slot went to a new connection");
+            return;
+        }
         () = stopped(&mut stop) => return,
     };
+    drop(handshaking);
 
     let (_, tls) = stream.get_ref();
     let identity = match tls.peer_certificates().and_then(|chain| chain.first()) {
@@ -618,7 +652,24 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopping| *stopping).await;
 }
 
-/// Sends close_notify and shuts the socket down, waiting at most [`CLOSE_TIMEOUT`].
+/// Closes politely, within [`CLOSE_TIMEOUT`]: sends close_notify and shuts down the sending
+/// side, then reads and discards whatever the client still sends until it closes its side
+/// too (a lingering close).
+///
+/// Why drain: a socket closed with unread bytes, or receiving bytes after its close, makes
+/// the kernel answer with a reset, and a client that is still sending (the rest of an
+/// oversized message or HTTP body, requests pipelined behind the last one answered at
+/// shutdown) then gets "connection reset" on its next write or read, usually before it has
+/// read the answer that says why the connection ends. The discarded bytes are TLS records,
+/// never decrypted.
 async fn close(mut stream: TlsStream<TcpStream>) {
-    let _ = timeout(CLOSE_TIMEOUT, stream.shutdown()).await;
+    let _ = timeout(CLOSE_TIMEOUT, async {
+        if stream.shutdown().await.is_err() {
+            return;
+        }
+        let (mut tcp, _) = stream.into_inner();
+        let mut sink = vec![0u8; READ_CHUNK];
+        while let Ok(1..) = tcp.read(&mut sink).await {}
+    })
+    .await;
 }

@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 pub struct Metrics {
     pub(crate) connections_accepted: AtomicU64,
     pub(crate) connections_refused: AtomicU64,
+    pub(crate) handshakes_refused_per_address: AtomicU64,
+    pub(crate) handshakes_evicted: AtomicU64,
     pub(crate) connections_active: AtomicU64,
     pub(crate) handshake_failures: AtomicU64,
     pub(crate) requests: AtomicU64,
@@ -29,9 +31,16 @@ pub struct MetricsSnapshot {
     pub connections_accepted: u64,
     /// TCP connections closed at once because the cap was reached.
     pub connections_refused: u64,
+    /// TCP connections closed at once because their address had the most handshakes under
+    /// way it may have (`max_handshakes_per_address`).
+    pub handshakes_refused_per_address: u64,
+    /// Handshakes ended, with the server full, to give their slot to a new connection
+    /// (each had run over a second).
+    pub handshakes_evicted: u64,
     /// Connections currently holding a slot (handshaking or established).
     pub connections_active: u64,
-    /// Handshakes that failed or timed out, and clients without a usable identity.
+    /// Handshakes that failed, timed out or were evicted, and clients without a usable
+    /// identity.
     pub handshake_failures: u64,
     /// Complete request messages handed to the handler.
     pub requests: u64,
@@ -66,6 +75,18 @@ impl MetricsSnapshot {
                 self.connections_refused,
             ),
             (
+                "handshakes_refused_per_address_total",
+                "counter",
+                "TCP connections closed at once because their address had the most handshakes under way it may have.",
+                self.handshakes_refused_per_address,
+            ),
+            (
+                "handshakes_evicted_total",
+                "counter",
+                "Stalled TLS handshakes ended, the server being full, to give their slot to a new connection.",
+                self.handshakes_evicted,
+            ),
+            (
                 "connections_active",
                 "gauge",
                 "Connections holding a slot (handshaking or established).",
@@ -74,7 +95,7 @@ impl MetricsSnapshot {
             (
                 "handshake_failures_total",
                 "counter",
-                "TLS handshakes that failed or timed out, and clients without a usable identity.",
+                "TLS handshakes that failed, timed out or were evicted, and clients without a usable identity.",
                 self.handshake_failures,
             ),
             (
@@ -189,6 +210,8 @@ impl Metrics {
         MetricsSnapshot {
             connections_accepted: self.connections_accepted.load(Relaxed),
             connections_refused: self.connections_refused.load(Relaxed),
+            handshakes_refused_per_address: self.handshakes_refused_per_address.load(Relaxed),
+            handshakes_evicted: self.handshakes_evicted.load(Relaxed),
             connections_active: self.connections_active.load(Relaxed),
             handshake_failures: self.handshake_failures.load(Relaxed),
             requests: self.requests.load(Relaxed),

@@ -4,6 +4,8 @@
 //! Layout:
 //! - `pki`: a development CA with server and client certificates (rcgen);
 //! - `tls`: the rustls server configuration, pinned client certificates, the [`Principal`];
+//! - `admission`: who gets a connection slot while handshakes are unfinished (a cap per
+//!   client address, and the oldest stalled handshake giving way when the server is full);
 //! - `connection`: one connection: handshake, then framed requests answered in order;
 //! - `http`: KMIP over HTTPS on the same port (TTLV, XML or JSON bodies), told apart from
 //!   TTLV by a connection's first two bytes;
@@ -29,6 +31,7 @@
 //! This module may import anything; only it (and `main.rs`) touch sockets and the clock.
 
 pub mod admin;
+mod admission;
 mod connection;
 mod http;
 mod kms;
@@ -107,9 +110,14 @@ pub struct Limits {
     /// (keys, certificates, batches), and with the connection cap it bounds receive
     /// buffers to at most `max_connections × max_message_size` (512 MiB by default).
     pub max_message_size: usize,
-    /// Connections served at once, handshakes included. Default 512. Connections over the
-    /// cap are closed as soon as they are accepted.
+    /// Connections served at once, handshakes included. Default 512. A connection over the
+    /// cap takes the slot of the oldest handshake if that has run over a second (a stalled
+    /// client's; see `admission`), and is otherwise closed as soon as it is accepted.
     pub max_connections: usize,
+    /// Connections from one client address (an IPv6 /64) that may be in their TLS handshake
+    /// at once; more are closed as soon as they are accepted. Default 32. Established
+    /// connections do not count.
+    pub max_handshakes_per_address: usize,
     /// Time allowed for the TLS handshake. Default 10 s.
     pub handshake_timeout: Duration,
     /// Time allowed between messages, for a message to arrive once its first byte has, and
@@ -125,6 +133,7 @@ impl Default for Limits {
         Limits {
             max_message_size: 1 << 20,
             max_connections: 512,
+            max_handshakes_per_address: 32,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
@@ -184,6 +193,9 @@ pub async fn run(
         }
     };
     let slots = Arc::new(Semaphore::new(settings.limits.max_connections));
+    let admission = Arc::new(admission::Admission::new(
+        settings.limits.max_handshakes_per_address,
+    ));
     let mut tasks = JoinSet::new();
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, "listening");
@@ -204,11 +216,28 @@ pub async fn run(
                         continue;
                     }
                 };
-                let Ok(slot) = slots.clone().try_acquire_owned() else {
-                    Metrics::incr(&settings.metrics.connections_refused);
-                    warn!(%peer, cap = settings.limits.max_connections, "connection cap reached; closing");
+                let now = std::time::Instant::now();
+                let Ok(handshaking) = admission.begin(peer.ip(), now) else {
+                    Metrics::incr(&settings.metrics.handshakes_refused_per_address);
+                    warn!(%peer, cap = settings.limits.max_handshakes_per_address,
+                        "too many handshakes under way from this address; closing");
                     drop(tcp);
                     continue;
+                };
+                let slot = match slots.clone().try_acquire_owned() {
+                    Ok(slot) => connection::Slot::Held(slot),
+                    Err(_) if admission.evict_oldest(now) => {
+                        Metrics::incr(&settings.metrics.handshakes_evicted);
+                        info!(%peer, "connection cap reached; the oldest handshake gives way");
+                        connection::Slot::Freed(slots.clone())
+                    }
+                    Err(_) => {
+                        Metrics::incr(&settings.metrics.connections_refused);
+                        warn!(%peer, cap = settings.limits.max_connections,
+                            "connection cap reached; closing");
+                        drop((tcp, handshaking));
+                        continue;
+                    }
                 };
                 Metrics::incr(&settings.metrics.connections_accepted);
                 let _ = tcp.set_nodelay(true);
@@ -223,6 +252,7 @@ pub async fn run(
                     pool: pool.clone(),
                     stop: stop_rx.clone(),
                     slot,
+                    handshaking,
                 }));
             }
         }

@@ -82,6 +82,7 @@ pub fn test_limits() -> Limits {
     Limits {
         max_message_size: 4096,
         max_connections: 64,
+        max_handshakes_per_address: 32,
         handshake_timeout: Duration::from_secs(2),
         idle_timeout: Duration::from_secs(2),
         shutdown_grace: Duration::from_secs(10),
