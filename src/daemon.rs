@@ -12,6 +12,43 @@ use crate::server::admin::AdminTarget;
 use crate::server::{self, DevPki, IdentitySource, KmsHandler, Settings, TlsSettings, tls};
 use crate::store::{KeyringSealer, RedbStore};
 
+/// File descriptors the server keeps besides its connections: the listener, the store and its
+/// log, the audit log, the administration socket and its clients, TLS files being reread,
+/// the HSM library's own.
+const OWN_FILES: u64 = 64;
+
+/// Raises the soft limit on open files to the hard limit: a service manager's default soft
+/// limit (often 1,024) would otherwise cap connections below `max_connections` with accept
+/// errors. Warns when even that is below `max_connections` and the server's own files.
+fn raise_open_files(max_connections: usize) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let mut soft = limit.current;
+    if limit.current != limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => {
+                tracing::debug!(from = ?limit.current, to = ?limit.maximum, "open file limit raised");
+                soft = limit.maximum;
+            }
+            Err(e) => tracing::warn!(error = %e, "could not raise the open file limit"),
+        }
+    }
+    let needed = max_connections as u64 + OWN_FILES;
+    if let Some(soft) = soft.filter(|&soft| soft < needed) {
+        tracing::warn!(
+            limit = soft,
+            max_connections,
+            "the open file limit is below limits.max_connections plus the server's own files: \
+             connections past it will be refused at accept; raise it (ulimit -n, systemd \
+             LimitNOFILE=) or lower limits.max_connections"
+        );
+    }
+}
+
 /// Creates the data directory, readable by its owner only.
 pub fn ensure_data_dir(dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -353,6 +390,7 @@ pub fn connection_help(
 
 /// Runs the server until SIGTERM or SIGINT; in-flight requests finish first.
 pub fn serve(config: Config) -> Result<(), String> {
+    raise_open_files(config.limits.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -10,7 +10,7 @@ use kmipd::cli::{Cli, Command, RotateCommand};
 /// whoever allocated it: the server's own buffers are zeroized where they hold secrets, but
 /// rustls's record buffers, a buffer that grew, and the temporaries of decoding and encoding
 /// messages hold keys in the clear too, and without this their freed memory keeps them until
-/// it is reused (`tests/kms_memory.rs` finds them there). The price is a `memset` per free.
+/// it is reused (`tests/kms_process.rs` finds them there). The price is a `memset` per free.
 #[global_allocator]
 static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
     zeroizing_alloc::ZeroAlloc(std::alloc::System);

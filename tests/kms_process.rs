@@ -1,3 +1,6 @@
+//! The `kmipd serve` process as the operating system sees it: its memory, its core dumps,
+//! its open-file limit.
+//!
 //! Key material does not outlive its use in the server's memory. A real `kmipd serve`
 //! (redb file, file master key, development PKI) is given keys by Register and gives them
 //! back by Get, over TTLV and over HTTPS with XML and JSON bodies (which carry keys as hex
@@ -15,7 +18,7 @@
 //! which the server does keep (in the store's page cache), and every Name must be found.
 //! The server runs with `KMIPD_ALLOW_CORE_DUMPS=1` there, as an operator debugging it
 //! would: by default it makes itself non-dumpable, which (for a test not run as root) also
-//! closes its `/proc/PID/mem`. The last test checks that default.
+//! closes its `/proc/PID/mem`. Another test checks that default.
 
 mod daemon_util;
 mod kms_util;
@@ -49,7 +52,8 @@ fn random_bytes(n: usize) -> Vec<u8> {
 /// aside): one line per needle found, naming the mappings.
 fn find_in_memory(pid: u32, needles: &[(String, Vec<u8>)]) -> Vec<(usize, String)> {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
-    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem")).expect("mem");
+    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem"))
+        .expect("the server's memory can be read by its parent (no ptrace restriction forbids it)");
     let mut hits = Vec::new();
     for line in maps.lines() {
         let mut fields = line.split_whitespace();
@@ -91,16 +95,84 @@ fn serve(data: &std::path::Path, allow_core_dumps: Option<&str>) -> std::process
     cmd
 }
 
-/// The "Max core file size" line of a process's limits.
-fn core_limit(pid: &str) -> String {
+/// A line of a process's limits (`/proc/PID/limits`), its spaces collapsed.
+fn limit(pid: &str, which: &str) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/limits"))
         .expect("limits")
         .lines()
-        .find(|l| l.starts_with("Max core file size"))
-        .expect("a core file size limit")
+        .find(|l| l.starts_with(which))
+        .unwrap_or_else(|| panic!("no {which} limit"))
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+fn core_limit(pid: &str) -> String {
+    limit(pid, "Max core file size")
+}
+
+/// `kmipd serve` started by a shell that first sets the open-file limits (`ulimit` options).
+fn serve_with_ulimit(data: &std::path::Path, ulimit: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg("-c")
+        .arg(format!(
+            "ulimit {ulimit} && exec \"$0\" serve --data-dir \"$1\" --listen 127.0.0.1:0"
+        ))
+        .arg(env!("CARGO_BIN_EXE_kmipd"))
+        .arg(data);
+    cmd
+}
+
+/// A service manager's low default soft limit on open files (1,024 on many systems) would
+/// refuse connections at accept long before `max_connections`: the server raises its soft
+/// limit to the hard one, and says so when even the hard one is too low.
+#[test]
+fn the_server_raises_its_open_file_limit_and_warns_when_it_is_too_low() {
+    let dir = tempfile::tempdir().unwrap();
+    let hard = limit("self", "Max open files");
+    let hard: u64 = hard
+        .split(' ')
+        .nth(4)
+        .unwrap()
+        .parse()
+        .expect("a finite hard limit");
+    assert!(
+        hard > 300,
+        "this test needs a hard limit over 300, not {hard}"
+    );
+
+    let log = dir.path().join("raised.log");
+    let daemon = daemon_util::Daemon::spawn(
+        serve_with_ulimit(&dir.path().join("data"), "-Sn 200"),
+        log.clone(),
+    );
+    let pid = daemon.child.as_ref().unwrap().id().to_string();
+    assert_eq!(
+        limit(&pid, "Max open files"),
+        format!("Max open files {hard} {hard} files"),
+        "the soft limit raised to the hard one"
+    );
+    assert!(daemon.stop().success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("open file limit is below"), "{text}");
+
+    // 300 open files cannot hold the default 512 connections.
+    let log = dir.path().join("low.log");
+    let daemon = daemon_util::Daemon::spawn(
+        serve_with_ulimit(&dir.path().join("data2"), "-n 300"),
+        log.clone(),
+    );
+    let pid = daemon.child.as_ref().unwrap().id().to_string();
+    assert_eq!(
+        limit(&pid, "Max open files"),
+        "Max open files 300 300 files"
+    );
+    assert!(daemon.stop().success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("open file limit is below limits.max_connections"),
+        "{text}"
+    );
 }
 
 #[test]
