@@ -239,12 +239,8 @@ async fn kmsd_on_redb(limits: Limits, http_path: Option<&str>) -> (Kmsd, tempfil
 
 fn limits() -> Limits {
     Limits {
-        max_message_size: 4096,
-        max_connections: 64,
-        max_handshakes_per_address: 32,
         handshake_timeout: Duration::from_secs(5),
-        idle_timeout: Duration::from_secs(2),
-        shutdown_grace: Duration::from_secs(10),
+        ..server_util::test_limits()
     }
 }
 

@@ -26,14 +26,11 @@ use KmipVersion::*;
 
 fn limits() -> Limits {
     Limits {
-        max_message_size: 4096,
-        max_connections: 64,
-        max_handshakes_per_address: 32,
         handshake_timeout: Duration::from_secs(5),
         // Small, so that the stalled message is dropped soon; the good client is never
         // idle that long (it sends its next request as soon as it has an answer).
         idle_timeout: Duration::from_secs(3),
-        shutdown_grace: Duration::from_secs(10),
+        ..server_util::test_limits()
     }
 }
 

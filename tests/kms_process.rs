@@ -141,34 +141,28 @@ fn the_server_raises_its_open_file_limit_and_warns_when_it_is_too_low() {
         "this test needs a hard limit over 300, not {hard}"
     );
 
-    let log = dir.path().join("raised.log");
-    let daemon = daemon_util::Daemon::spawn(
-        serve_with_ulimit(&dir.path().join("data"), "-Sn 200"),
-        log.clone(),
-    );
-    let pid = daemon.child.as_ref().unwrap().id().to_string();
+    // A server started under `ulimit` options: its open-file limits, then its log.
+    let run = |name: &str, ulimit: &str| {
+        let log = dir.path().join(format!("{name}.log"));
+        let command = serve_with_ulimit(&dir.path().join(name), ulimit);
+        let daemon = daemon_util::Daemon::spawn(command, log.clone());
+        let pid = daemon.child.as_ref().unwrap().id().to_string();
+        let open_files = limit(&pid, "Max open files");
+        assert!(daemon.stop().success());
+        (open_files, std::fs::read_to_string(&log).unwrap())
+    };
+
+    let (open_files, text) = run("raised", "-Sn 200");
     assert_eq!(
-        limit(&pid, "Max open files"),
+        open_files,
         format!("Max open files {hard} {hard} files"),
         "the soft limit raised to the hard one"
     );
-    assert!(daemon.stop().success());
-    let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains("open file limit is below"), "{text}");
 
     // 300 open files cannot hold the default 512 connections.
-    let log = dir.path().join("low.log");
-    let daemon = daemon_util::Daemon::spawn(
-        serve_with_ulimit(&dir.path().join("data2"), "-n 300"),
-        log.clone(),
-    );
-    let pid = daemon.child.as_ref().unwrap().id().to_string();
-    assert_eq!(
-        limit(&pid, "Max open files"),
-        "Max open files 300 300 files"
-    );
-    assert!(daemon.stop().success());
-    let text = std::fs::read_to_string(&log).unwrap();
+    let (open_files, text) = run("low", "-n 300");
+    assert_eq!(open_files, "Max open files 300 300 files");
     assert!(
         text.contains("open file limit is below limits.max_connections"),
         "{text}"

@@ -38,13 +38,7 @@ fn well_behaved_client(
 async fn bad_clients_do_not_disturb_a_good_one() {
     let (_tmp, pki) = new_pki();
     let limits = test_limits();
-    let server = TestServer::start(
-        settings(tls_settings(&pki), limits),
-        Echo {
-            delay: Duration::ZERO,
-        },
-    )
-    .await;
+    let server = TestServer::echo(&pki, limits).await;
     let addr = server.addr;
     let stop = Arc::new(AtomicBool::new(false));
     let good = well_behaved_client(addr, admin_client(&pki), stop.clone());
@@ -147,13 +141,7 @@ async fn connections_over_the_cap_are_closed() {
     let (_tmp, pki) = new_pki();
     let mut limits = test_limits();
     limits.max_connections = 2;
-    let server = TestServer::start(
-        settings(tls_settings(&pki), limits),
-        Echo {
-            delay: Duration::ZERO,
-        },
-    )
-    .await;
+    let server = TestServer::echo(&pki, limits).await;
     let config = admin_client(&pki);
 
     let mut first = connect(server.addr, config.clone()).await.unwrap();
@@ -192,13 +180,7 @@ async fn connections_over_the_cap_are_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_still_sending_when_its_connection_is_closed_sees_a_clean_close() {
     let (_tmp, pki) = new_pki();
-    let server = TestServer::start(
-        settings(tls_settings(&pki), test_limits()),
-        Echo {
-            delay: Duration::ZERO,
-        },
-    )
-    .await;
+    let server = TestServer::echo(&pki, test_limits()).await;
     let mut stream = connect(server.addr, admin_client(&pki)).await.unwrap();
     let mut header = vec![0x42, 0x00, 0x78, 0x01];
     header.extend((1u32 << 20).to_be_bytes());
@@ -251,13 +233,7 @@ fn patient_handshakes(max_connections: usize, per_address: usize) -> kmipd::serv
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_fill_the_server_with_stalled_handshakes() {
     let (_tmp, pki) = new_pki();
-    let server = TestServer::start(
-        settings(tls_settings(&pki), patient_handshakes(16, 3)),
-        Echo {
-            delay: Duration::ZERO,
-        },
-    )
-    .await;
+    let server = TestServer::echo(&pki, patient_handshakes(16, 3)).await;
     let addr = server.addr;
     let config = admin_client(&pki);
 
@@ -320,13 +296,7 @@ async fn one_address_cannot_fill_the_server_with_stalled_handshakes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_full_the_oldest_stalled_handshake_gives_way() {
     let (_tmp, pki) = new_pki();
-    let server = TestServer::start(
-        settings(tls_settings(&pki), patient_handshakes(3, 32)),
-        Echo {
-            delay: Duration::ZERO,
-        },
-    )
-    .await;
+    let server = TestServer::echo(&pki, patient_handshakes(3, 32)).await;
     let addr = server.addr;
     let config = admin_client(&pki);
 

@@ -114,13 +114,7 @@ fn dev_pki_is_never_overwritten() {
 #[tokio::test]
 async fn requests_are_answered_in_order() {
     let (_tmp, pki) = new_pki();
-    let server = TestServer::start(
-        settings(tls_settings(&pki), test_limits()),
-        Echo {
-            delay: Duration::ZERO,
-        },
-    )
-    .await;
+    let server = TestServer::echo(&pki, test_limits()).await;
     let mut stream = connect(server.addr, admin_client(&pki)).await.unwrap();
     assert_eq!(
         roundtrip(&mut stream, &request(1)).await.unwrap(),
@@ -168,13 +162,7 @@ async fn requests_are_answered_in_order() {
 async fn clients_without_a_trusted_certificate_are_refused() {
     let (_tmp, pki) = new_pki();
     let (_tmp2, stranger) = new_pki();
-    let server = TestServer::start(
-        settings(tls_settings(&pki), test_limits()),
-        Echo {
-            delay: Duration::ZERO,
-        },
-    )
-    .await;
+    let server = TestServer::echo(&pki, test_limits()).await;
 
     let anonymous = client_config_with(
         &pki.ca_cert,
@@ -231,13 +219,7 @@ async fn pinned_self_signed_client_is_accepted_only_when_pinned() {
     let vcenter = client_config(&pki.ca_cert, &vc_cert, &vc_key);
     let pin = tls::fingerprint(&tls::load_certs(&vc_cert).unwrap()[0]);
 
-    let unpinned = TestServer::start(
-        settings(tls_settings(&pki), test_limits()),
-        Echo {
-            delay: Duration::ZERO,
-        },
-    )
-    .await;
+    let unpinned = TestServer::echo(&pki, test_limits()).await;
     assert!(
         try_request(unpinned.addr, vcenter.clone(), &request(1))
             .await
@@ -325,13 +307,7 @@ fn tls12_client(
 #[tokio::test]
 async fn tls12_serves_ecdhe_aes_gcm_only() {
     let (_tmp, pki) = new_pki();
-    let server = TestServer::start(
-        settings(tls_settings(&pki), test_limits()),
-        Echo {
-            delay: Duration::ZERO,
-        },
-    )
-    .await;
+    let server = TestServer::echo(&pki, test_limits()).await;
 
     let gcm = tls12_client(&pki, cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256);
     let mut stream = connect(server.addr, gcm).await.unwrap();
@@ -412,13 +388,7 @@ async fn raw_hello_reply(addr: std::net::SocketAddr, suites: &[u16]) -> Option<u
 #[tokio::test]
 async fn sessions_resume_with_tls13_and_tls12() {
     let (_tmp, pki) = new_pki();
-    let server = TestServer::start(
-        settings(tls_settings(&pki), test_limits()),
-        Echo {
-            delay: Duration::ZERO,
-        },
-    )
-    .await;
+    let server = TestServer::echo(&pki, test_limits()).await;
     let tls12 = tls12_client(&pki, cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384);
     for (label, client) in [("TLS 1.3", admin_client(&pki)), ("TLS 1.2", tls12)] {
         for (attempt, kind) in [(1, HandshakeKind::Full), (2, HandshakeKind::Resumed)] {

@@ -122,6 +122,14 @@ impl TestServer {
         }
     }
 
+    /// A server with `pki`'s TLS and `limits` that echoes every request at once ([`Echo`]).
+    pub async fn echo(pki: &DevPki, limits: Limits) -> TestServer {
+        let echo = Echo {
+            delay: Duration::ZERO,
+        };
+        TestServer::start(settings(tls_settings(pki), limits), echo).await
+    }
+
     /// Signals shutdown without waiting for the server to finish.
     pub fn signal_shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {
