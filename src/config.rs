@@ -131,6 +131,8 @@ pub struct LimitsConfig {
     pub max_message_size: usize,
     pub max_connections: usize,
     pub max_handshakes_per_address: usize,
+    /// No cap when absent.
+    pub max_connections_per_principal: Option<usize>,
     pub handshake_timeout_secs: u64,
     pub idle_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
@@ -146,6 +148,7 @@ impl Default for LimitsConfig {
             max_message_size: server.max_message_size,
             max_connections: server.max_connections,
             max_handshakes_per_address: server.max_handshakes_per_address,
+            max_connections_per_principal: server.max_connections_per_principal,
             handshake_timeout_secs: server.handshake_timeout.as_secs(),
             idle_timeout_secs: server.idle_timeout.as_secs(),
             shutdown_grace_secs: server.shutdown_grace.as_secs(),
@@ -161,6 +164,7 @@ impl LimitsConfig {
             max_message_size: self.max_message_size,
             max_connections: self.max_connections,
             max_handshakes_per_address: self.max_handshakes_per_address,
+            max_connections_per_principal: self.max_connections_per_principal,
             handshake_timeout: Duration::from_secs(self.handshake_timeout_secs),
             idle_timeout: Duration::from_secs(self.idle_timeout_secs),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
@@ -223,9 +227,14 @@ impl Config {
     /// Parses a configuration; unknown keys and wrong types are errors naming the key.
     pub fn parse(text: &str) -> Result<Config, String> {
         let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
-        if config.limits.max_connections == 0 || config.limits.max_handshakes_per_address == 0 {
+        let limits = &config.limits;
+        if limits.max_connections == 0
+            || limits.max_handshakes_per_address == 0
+            || limits.max_connections_per_principal == Some(0)
+        {
             return Err(
-                "limits.max_connections and limits.max_handshakes_per_address must be at least 1"
+                "limits.max_connections, limits.max_handshakes_per_address and \
+                 limits.max_connections_per_principal must be at least 1"
                     .into(),
             );
         }
@@ -347,7 +356,17 @@ mod tests {
     fn connection_limits_are_at_least_one() {
         let c = Config::parse("[limits]\nmax_handshakes_per_address = 4\n").unwrap();
         assert_eq!(c.limits.server_limits().max_handshakes_per_address, 4);
-        for bad in ["max_connections = 0", "max_handshakes_per_address = 0"] {
+        assert_eq!(c.limits.server_limits().max_connections_per_principal, None);
+        let c = Config::parse("[limits]\nmax_connections_per_principal = 16\n").unwrap();
+        assert_eq!(
+            c.limits.server_limits().max_connections_per_principal,
+            Some(16)
+        );
+        for bad in [
+            "max_connections = 0",
+            "max_handshakes_per_address = 0",
+            "max_connections_per_principal = 0",
+        ] {
             let err = Config::parse(&format!("[limits]\n{bad}\n")).unwrap_err();
             assert!(err.contains("must be at least 1"), "{err}");
         }

@@ -352,6 +352,55 @@ async fn when_full_the_oldest_stalled_handshake_gives_way() {
     server.shutdown().await;
 }
 
+/// With `max_connections_per_principal`, a client that holds its share of connections gets
+/// no more (each further one is closed after its handshake) while other principals connect;
+/// a connection it closes gives its place back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_principal_holds_no_more_connections_than_its_cap() {
+    let (tmp, pki) = new_pki();
+    let mut limits = test_limits();
+    limits.max_connections_per_principal = Some(2);
+    let server = TestServer::echo(&pki, limits).await;
+    let admin = admin_client(&pki);
+    let (cert, key) =
+        kmipd::server::issue_client(&pki.dir, "other", &tmp.path().join("clients")).unwrap();
+    let other = client_config(&pki.ca_cert, &cert, &key);
+
+    let mut first = connect(server.addr, admin.clone()).await.unwrap();
+    let mut second = connect(server.addr, admin.clone()).await.unwrap();
+    roundtrip(&mut first, &request(1)).await.unwrap();
+    roundtrip(&mut second, &request(2)).await.unwrap();
+    assert!(
+        try_request(server.addr, admin.clone(), &request(3))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        server.metrics.snapshot().connections_refused_per_principal,
+        1
+    );
+    // Another principal is not held back by admin's cap.
+    let answer = try_request(server.addr, other, &request(4)).await.unwrap();
+    assert_eq!(answer, expected("other", &request(4)));
+
+    drop(first);
+    server
+        .wait_for("admin's first connection gone", |m| {
+            m.connections_active == 1
+        })
+        .await;
+    let mut third = connect(server.addr, admin.clone()).await.unwrap();
+    roundtrip(&mut third, &request(5)).await.unwrap();
+    roundtrip(&mut second, &request(6)).await.unwrap();
+    let m = server.metrics.snapshot();
+    assert_eq!(
+        (m.connections_refused_per_principal, m.connections_refused),
+        (1, 0),
+        "{m:?}"
+    );
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn shutdown_answers_requests_in_flight_then_refuses() {
     let (_tmp, pki) = new_pki();

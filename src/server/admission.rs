@@ -18,8 +18,15 @@
 //!   clients arrive, instead of for the whole handshake timeout. When every slot holds an
 //!   authenticated client or a young handshake, the new connection is refused as before.
 //!
-//! The bookkeeping is a small map under a mutex, touched twice per connection (at accept and
-//! when the handshake ends); no lock is held across an await.
+//! Once the handshake has named the client's principal, one more rule may apply:
+//! [`Limits::max_connections_per_principal`](super::Limits) bounds the connections one
+//! principal holds at once ([`PerPrincipal`]), so that one client (a runaway process, a
+//! stolen certificate) cannot take every slot from the others. Off unless configured:
+//! many deployments give a whole fleet of database servers one certificate.
+//!
+//! The bookkeeping is small maps under mutexes, touched twice per connection (at accept and
+//! when the handshake ends; when the principal is known and when the connection ends); no
+//! lock is held across an await.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -77,6 +84,70 @@ struct Entry {
 /// Why a connection was not let in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct TooManyFromAddress;
+
+/// Why an authenticated connection was not let in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct TooManyForPrincipal;
+
+/// The connections each principal holds, under `max_connections_per_principal`.
+#[derive(Debug)]
+pub(super) struct PerPrincipal {
+    max: Option<usize>,
+    held: Mutex<HashMap<String, usize>>,
+}
+
+/// One connection's place under its principal's cap; dropping it gives the place back.
+#[derive(Debug)]
+pub(super) struct PrincipalSlot {
+    registry: Arc<PerPrincipal>,
+    principal: String,
+}
+
+impl PerPrincipal {
+    pub(super) fn new(max: Option<usize>) -> PerPrincipal {
+        PerPrincipal {
+            max,
+            held: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, usize>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A place for one more connection of `principal`, unless it holds the most it may;
+    /// `None` (nothing to give back) when there is no cap.
+    pub(super) fn enter(
+        self: &Arc<Self>,
+        principal: &str,
+    ) -> Result<Option<PrincipalSlot>, TooManyForPrincipal> {
+        let Some(max) = self.max else {
+            return Ok(None);
+        };
+        let mut held = self.lock();
+        let count = held.entry(principal.to_owned()).or_default();
+        if *count >= max {
+            return Err(TooManyForPrincipal);
+        }
+        *count += 1;
+        Ok(Some(PrincipalSlot {
+            registry: self.clone(),
+            principal: principal.to_owned(),
+        }))
+    }
+}
+
+impl Drop for PrincipalSlot {
+    fn drop(&mut self) {
+        let mut held = self.registry.lock();
+        if let Some(count) = held.get_mut(&self.principal) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.principal);
+            }
+        }
+    }
+}
 
 impl Admission {
     pub(super) fn new(max_per_address: usize) -> Admission {
@@ -261,6 +332,26 @@ mod tests {
             !admission.evict_oldest(t0 + Duration::from_secs(60)),
             "none left"
         );
+    }
+
+    #[test]
+    fn each_principal_holds_at_most_its_cap() {
+        let uncapped = Arc::new(PerPrincipal::new(None));
+        let many: Vec<_> = (0..1000)
+            .map(|_| uncapped.enter("fleet").unwrap())
+            .collect();
+        assert!(many.iter().all(Option::is_none));
+
+        let capped = Arc::new(PerPrincipal::new(Some(2)));
+        let a1 = capped.enter("a").unwrap();
+        let a2 = capped.enter("a").unwrap();
+        assert_eq!(capped.enter("a").unwrap_err(), TooManyForPrincipal);
+        let b1 = capped.enter("b").unwrap();
+        drop(a1);
+        let a3 = capped.enter("a").unwrap();
+        assert!(capped.enter("a").is_err());
+        drop((a2, a3, b1));
+        assert!(capped.lock().is_empty());
     }
 
     #[tokio::test]

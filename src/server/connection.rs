@@ -23,7 +23,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tracing::{debug, info, warn};
 
-use super::admission::Handshaking;
+use super::admission::{Handshaking, PerPrincipal};
 use super::http::{self, Head, Protocol};
 use super::pool::HandlerPool;
 use super::tls::{Principal, principal_from_cert};
@@ -65,6 +65,8 @@ pub(super) struct Conn {
     pub slot: Slot,
     /// Counts this connection's handshake against its address until the handshake ends.
     pub handshaking: Handshaking,
+    /// The connections each principal holds.
+    pub per_principal: Arc<PerPrincipal>,
 }
 
 /// Holds the connection's slot under the cap and its place in the active count.
@@ -91,6 +93,7 @@ pub(super) async fn serve(conn: Conn) {
         mut stop,
         slot,
         mut handshaking,
+        per_principal,
     } = conn;
     let metrics = settings.metrics.clone();
     let slot = match slot {
@@ -148,6 +151,14 @@ pub(super) async fn serve(conn: Conn) {
             close(stream).await;
             return;
         }
+    };
+    let Ok(_principal_slot) = per_principal.enter(&principal.name) else {
+        Metrics::incr(&metrics.connections_refused_per_principal);
+        warn!(%peer, principal = ?principal.name,
+            cap = ?settings.limits.max_connections_per_principal,
+            "this principal holds the most connections it may; closing");
+        close(stream).await;
+        return;
     };
     info!(
         %peer,

@@ -14,6 +14,7 @@ pub struct Metrics {
     pub(crate) connections_refused: AtomicU64,
     pub(crate) handshakes_refused_per_address: AtomicU64,
     pub(crate) handshakes_evicted: AtomicU64,
+    pub(crate) connections_refused_per_principal: AtomicU64,
     pub(crate) connections_active: AtomicU64,
     pub(crate) handshake_failures: AtomicU64,
     pub(crate) requests: AtomicU64,
@@ -37,6 +38,9 @@ pub struct MetricsSnapshot {
     /// Handshakes ended, with the server full, to give their slot to a new connection
     /// (each had run over a second).
     pub handshakes_evicted: u64,
+    /// Authenticated connections closed because their principal held the most connections
+    /// it may (`max_connections_per_principal`).
+    pub connections_refused_per_principal: u64,
     /// Connections currently holding a slot (handshaking or established).
     pub connections_active: u64,
     /// Handshakes that failed, timed out or were evicted, and clients without a usable
@@ -85,6 +89,12 @@ impl MetricsSnapshot {
                 "counter",
                 "Stalled TLS handshakes ended, the server being full, to give their slot to a new connection.",
                 self.handshakes_evicted,
+            ),
+            (
+                "connections_refused_per_principal_total",
+                "counter",
+                "Authenticated connections closed because their principal held the most connections it may.",
+                self.connections_refused_per_principal,
             ),
             (
                 "connections_active",
@@ -212,6 +222,7 @@ impl Metrics {
             connections_refused: self.connections_refused.load(Relaxed),
             handshakes_refused_per_address: self.handshakes_refused_per_address.load(Relaxed),
             handshakes_evicted: self.handshakes_evicted.load(Relaxed),
+            connections_refused_per_principal: self.connections_refused_per_principal.load(Relaxed),
             connections_active: self.connections_active.load(Relaxed),
             handshake_failures: self.handshake_failures.load(Relaxed),
             requests: self.requests.load(Relaxed),

@@ -118,6 +118,9 @@ pub struct Limits {
     /// at once; more are closed as soon as they are accepted. Default 32. Established
     /// connections do not count.
     pub max_handshakes_per_address: usize,
+    /// Connections one principal may hold at once; more are closed once their handshake
+    /// has named the principal. Default `None`: no cap (a fleet may share one certificate).
+    pub max_connections_per_principal: Option<usize>,
     /// Time allowed for the TLS handshake. Default 10 s.
     pub handshake_timeout: Duration,
     /// Time allowed between messages, for a message to arrive once its first byte has, and
@@ -134,6 +137,7 @@ impl Default for Limits {
             max_message_size: 1 << 20,
             max_connections: 512,
             max_handshakes_per_address: 32,
+            max_connections_per_principal: None,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
@@ -196,6 +200,9 @@ pub async fn run(
     let admission = Arc::new(admission::Admission::new(
         settings.limits.max_handshakes_per_address,
     ));
+    let per_principal = Arc::new(admission::PerPrincipal::new(
+        settings.limits.max_connections_per_principal,
+    ));
     let mut tasks = JoinSet::new();
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, "listening");
@@ -253,6 +260,7 @@ pub async fn run(
                     stop: stop_rx.clone(),
                     slot,
                     handshaking,
+                    per_principal: per_principal.clone(),
                 }));
             }
         }

@@ -83,6 +83,7 @@ pub fn test_limits() -> Limits {
         max_message_size: 4096,
         max_connections: 64,
         max_handshakes_per_address: 32,
+        max_connections_per_principal: None,
         handshake_timeout: Duration::from_secs(2),
         idle_timeout: Duration::from_secs(2),
         shutdown_grace: Duration::from_secs(10),
