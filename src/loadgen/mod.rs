@@ -8,7 +8,9 @@
 //!    when the mix has Encrypt, which takes AES-CBC with PKCS5 padding and a server-drawn IV
 //!    over 32 bytes) and the destroy pool (see [`worker`] for how objects are used and
 //!    refilled);
-//! 3. every connection opened, then all start together; an optional warm-up whose requests
+//! 3. every connection opened (at most [`client::CONNECTS_AT_ONCE`] handshakes at a time,
+//!    as a steady client fleet would, not one burst from one address), then all start
+//!    together; an optional warm-up whose requests
 //!    are not counted; the measured period (`--duration`, or `--requests` in total);
 //! 4. the report: per operation count, errors, ops/s and p50/p99/p999 latency, as a table or
 //!    one JSON line (`--json`). A live progress line goes to stderr meanwhile.
