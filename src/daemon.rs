@@ -418,7 +418,11 @@ pub fn serve(config: Config) -> Result<(), String> {
         ));
         // Before the "listening" line: a SIGTERM sent as soon as it appears must stop the
         // server gracefully, not kill it with the default action.
-        let shutdown = shutdown_signal();
+        let signal = shutdown_signal();
+        let shutdown = async {
+            signal.await;
+            notify_service_manager("STOPPING=1");
+        };
         print!(
             "{}",
             connection_help(
@@ -429,6 +433,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         );
         use std::io::Write;
         let _ = std::io::stdout().flush();
+        notify_service_manager(&format!("READY=1\nSTATUS=serving KMIP on {addr}"));
         server::run(listener, prepared.settings, prepared.handler, shutdown).await;
         admin_task.abort();
         sweep_task.abort();
@@ -459,6 +464,36 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
         }
     }
 }
+
+/// Tells a service manager how the server stands, through the datagram socket systemd names
+/// in `NOTIFY_SOCKET` (`Type=notify`; `docs/kmipd.service`): `READY=1` once the server takes
+/// connections, so that units ordered after it (a database that needs its keys at boot)
+/// start only then, and `STOPPING=1` when it begins to shut down. Without `NOTIFY_SOCKET` it
+/// does nothing; a failure to send is logged, never fatal.
+#[cfg(target_os = "linux")]
+fn notify_service_manager(state: &str) {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Some(socket) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let sent = (|| -> std::io::Result<()> {
+        // A leading '@' names a socket in the abstract namespace.
+        let addr = match socket.as_encoded_bytes().strip_prefix(b"@") {
+            Some(name) => SocketAddr::from_abstract_name(name)?,
+            None => SocketAddr::from_pathname(&socket)?,
+        };
+        UnixDatagram::unbound()?.send_to_addr(state.as_bytes(), &addr)?;
+        Ok(())
+    })();
+    match sent {
+        Ok(()) => tracing::debug!(state, "service manager notified"),
+        Err(e) => tracing::warn!(error = %e, state, "could not notify the service manager"),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn notify_service_manager(_state: &str) {}
 
 /// Completes on Ctrl-C.
 #[cfg(not(unix))]

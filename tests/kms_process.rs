@@ -169,6 +169,60 @@ fn the_server_raises_its_open_file_limit_and_warns_when_it_is_too_low() {
     );
 }
 
+/// Under systemd (`Type=notify`, `docs/kmipd.service`) the server says on the socket that
+/// `NOTIFY_SOCKET` names when it takes connections and when it begins to stop: here a
+/// socket of the test's own, by path, then in the abstract namespace.
+#[test]
+fn the_server_tells_a_service_manager_when_it_is_ready_and_when_it_stops() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let dir = tempfile::tempdir().unwrap();
+    let by_path = dir.path().join("notify.sock");
+    let abstract_name = format!("kmipd-test-notify-{}", std::process::id());
+    let sockets = [
+        (
+            UnixDatagram::bind(&by_path).unwrap(),
+            by_path.to_str().unwrap().to_string(),
+        ),
+        (
+            UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(&abstract_name).unwrap())
+                .unwrap(),
+            format!("@{abstract_name}"),
+        ),
+    ];
+    for (i, (socket, name)) in sockets.into_iter().enumerate() {
+        socket.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut cmd = serve(&dir.path().join(format!("data{i}")), None);
+        cmd.env("NOTIFY_SOCKET", &name);
+        let daemon = daemon_util::Daemon::spawn(cmd, dir.path().join(format!("kmipd{i}.log")));
+        let mut buf = [0u8; 512];
+        let n = socket.recv(&mut buf).expect("READY=1");
+        let ready = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert_eq!(
+            ready,
+            format!("READY=1\nSTATUS=serving KMIP on {}", daemon.addr),
+            "{name}"
+        );
+        // Ready means served: a client connects at once.
+        let certs = dir.path().join(format!("data{i}")).join("certs");
+        let admin = client_config(
+            &certs.join("ca.pem"),
+            &certs.join("client.pem"),
+            &certs.join("client.key"),
+        );
+        let addr: std::net::SocketAddr = daemon.addr.parse().unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let stream = server_util::connect(addr, admin).await.unwrap();
+            let mut client = Client { stream };
+            client.create(V1_4, 256, "after READY").await;
+        });
+        assert!(daemon.stop().success());
+        let n = socket.recv(&mut buf).expect("STOPPING=1");
+        assert_eq!(&buf[..n], b"STOPPING=1", "{name}");
+    }
+}
+
 #[test]
 fn the_server_writes_no_core_file_and_cannot_be_traced_unless_allowed() {
     let dir = tempfile::tempdir().unwrap();
