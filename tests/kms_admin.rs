@@ -16,12 +16,7 @@ use kmipd::kmip::KmipVersion;
 use kms_util::{Client, key_bytes, symmetric_key};
 
 fn client(rt: &tokio::runtime::Runtime, daemon: &Daemon, data: &Path) -> Client {
-    let certs = data.join("certs");
-    let config = server_util::client_config(
-        &certs.join("ca.pem"),
-        &certs.join("client.pem"),
-        &certs.join("client.key"),
-    );
+    let config = server_util::dev_admin_client(data);
     let stream = rt
         .block_on(server_util::connect(daemon.addr.parse().unwrap(), config))
         .expect("TLS connection to kmipd");

@@ -301,12 +301,7 @@ fn oasis_message_encoding_cases_over_https() {
     let data = dir.path().join("data");
     let daemon = daemon_util::Daemon::start(&data, dir.path().join("kmipd.log"));
     let addr: std::net::SocketAddr = daemon.addr.parse().unwrap();
-    let certs = data.join("certs");
-    let config = client_config(
-        &certs.join("ca.pem"),
-        &certs.join("client.pem"),
-        &certs.join("client.key"),
-    );
+    let config = server_util::dev_admin_client(&data);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut checked = Vec::new();
     rt.block_on(async {

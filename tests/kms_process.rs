@@ -32,7 +32,7 @@ use kmipd::kmip::objects::*;
 use kmipd::kmip::*;
 use kmipd::ttlv::{self, Format};
 use kms_util::*;
-use server_util::{PATIENCE, client_config};
+use server_util::PATIENCE;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use KmipVersion::*;
@@ -204,12 +204,7 @@ fn the_server_tells_a_service_manager_when_it_is_ready_and_when_it_stops() {
             "{name}"
         );
         // Ready means served: a client connects at once.
-        let certs = dir.path().join(format!("data{i}")).join("certs");
-        let admin = client_config(
-            &certs.join("ca.pem"),
-            &certs.join("client.pem"),
-            &certs.join("client.key"),
-        );
+        let admin = server_util::dev_admin_client(&dir.path().join(format!("data{i}")));
         let addr: std::net::SocketAddr = daemon.addr.parse().unwrap();
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
@@ -331,12 +326,7 @@ fn keys_leave_no_copies_in_server_memory_once_their_connections_end() {
     let daemon = daemon_util::Daemon::spawn(serve(&data, Some("1")), dir.path().join("kmipd.log"));
     let pid = daemon.child.as_ref().unwrap().id();
     let addr: std::net::SocketAddr = daemon.addr.parse().unwrap();
-    let certs = data.join("certs");
-    let admin = client_config(
-        &certs.join("ca.pem"),
-        &certs.join("client.pem"),
-        &certs.join("client.key"),
-    );
+    let admin = server_util::dev_admin_client(&data);
 
     // (what, key, name)
     let mut keys: Vec<(String, Vec<u8>, String)> = Vec::new();

@@ -205,6 +205,16 @@ pub fn client_config_with(
     Arc::new(config)
 }
 
+/// The development client (CN `admin`) of the PKI `kmipd serve` made in `data_dir/certs`.
+pub fn dev_admin_client(data_dir: &Path) -> Arc<rustls::ClientConfig> {
+    let certs = data_dir.join("certs");
+    client_config(
+        &certs.join("ca.pem"),
+        &certs.join("client.pem"),
+        &certs.join("client.key"),
+    )
+}
+
 pub fn admin_client(pki: &DevPki) -> Arc<rustls::ClientConfig> {
     client_config(&pki.ca_cert, &pki.client_cert, &pki.client_key)
 }
