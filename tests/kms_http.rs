@@ -480,7 +480,10 @@ fn metrics_are_read_by_metrics_readers_only() {
         let value = |name: &str| -> u64 {
             let line = text
                 .lines()
-                .find(|l| l.split(' ').next() == Some(name))
+                .find(|l| {
+                    l.strip_prefix(name)
+                        .is_some_and(|rest| rest.starts_with(' '))
+                })
                 .unwrap_or_else(|| panic!("{name} missing from:\n{text}"));
             line.rsplit(' ').next().unwrap().parse().unwrap()
         };
@@ -499,6 +502,15 @@ fn metrics_are_read_by_metrics_readers_only() {
         assert_eq!(value("kmipd_objects"), 1);
         assert!(value("kmipd_store_commits_total") >= 1);
         assert!(value("kmipd_store_write_sets_total") >= 1);
+        // The dispatcher's counts, by operation and result.
+        assert_eq!(
+            value("kmipd_operations_total{operation=\"Create\",result=\"Success\"}"),
+            1
+        );
+        assert_eq!(
+            value("kmipd_operations_total{operation=\"Discover Versions\",result=\"Success\"}"),
+            1
+        );
         // A metrics reader reads counters, not keys.
         let body = encoded(V1_4, Operation::Get, get(&uid, None), Format::Ttlv);
         let r = response_of(&reader.post(Format::Ttlv, &body).await.kmip(Format::Ttlv));
@@ -507,6 +519,14 @@ fn metrics_are_read_by_metrics_readers_only() {
             Some(ResultReason::PermissionDenied),
             "{r:?}"
         );
+        // ... and sees that refusal counted.
+        reader
+            .write(b"GET /metrics HTTP/1.1\r\nHost: kmipd\r\n\r\n")
+            .await;
+        let again = String::from_utf8(reader.answer().await.unwrap().body).unwrap();
+        let denied = "kmipd_operations_total{operation=\"Get\",result=\"Operation Failed\",\
+                      reason=\"Permission Denied\"} 1";
+        assert!(again.lines().any(|l| l == denied), "{again}");
     });
     let status = daemon.stop();
     assert!(status.success(), "kmipd did not exit cleanly: {status}");

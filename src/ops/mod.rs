@@ -23,6 +23,7 @@
 mod attributes;
 mod audit;
 mod cipher;
+mod counts;
 mod keyuse;
 mod lifecycle;
 mod locate;
@@ -95,6 +96,8 @@ pub struct Kms {
     pub policy: Policy,
     pub config: OpsConfig,
     correlation: Correlation,
+    /// Answered batch items by operation and result, for the metrics.
+    pub counts: counts::OperationCounts,
 }
 
 /// Server Correlation Values (2.1 §9.10: "SHOULD be provided by the server and SHOULD be
@@ -284,6 +287,7 @@ impl Kms {
             policy: Policy::default(),
             config: OpsConfig::default(),
             correlation: Correlation::new(),
+            counts: counts::OperationCounts::default(),
         }
     }
 
@@ -423,7 +427,10 @@ impl Kms {
             },
         };
         match result {
-            Ok(()) => Staged::Done(bytes),
+            Ok(()) => {
+                self.counts.answered(&response);
+                Staged::Done(bytes)
+            }
             Err(e) => Staged::Done(self.failed(&b, response, e)),
         }
     }
@@ -440,7 +447,10 @@ impl Kms {
             ));
         };
         match result {
-            Ok(_) => Staged::Done(bytes),
+            Ok(_) => {
+                self.counts.answered(&response);
+                Staged::Done(bytes)
+            }
             Err(StoreError::Conflict) if b.attempt < MAX_RETRIES => self.run(b),
             Err(e) => Staged::Done(self.failed(&b, response, e)),
         }
@@ -461,15 +471,19 @@ impl Kms {
         response.to_bytes(&Cx::new(b.version))
     }
 
-    /// Audits an answer that failed after its batch ran (nothing of it was written).
+    /// Audits (and counts) an answer that failed after its batch ran (nothing of it was
+    /// written).
     fn audit_failure(&self, b: &Batch, response: &ResponseMessage) {
+        self.counts.answered(response);
         if let Err(e) = self.store.record(batch_events(b, response)) {
             tracing::error!(error = %e, "audit records of a failed request were lost");
         }
     }
 
-    /// Audits a message that could not be read far enough to know its operations.
+    /// Audits (and counts) a message that could not be read far enough to know its
+    /// operations.
     fn audit_unread(&self, principal: &Principal, now: i64, reason: ResultReason) {
+        self.counts.unreadable(reason);
         if let Err(e) = self
             .store
             .record(vec![audit::unread(principal, now, reason)])

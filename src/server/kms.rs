@@ -57,10 +57,9 @@ impl Handler for KmsHandler {
             return None;
         }
         let store = &self.kms.store;
-        Some(super::metrics::store_prometheus(
-            store.stats(),
-            store.count().ok(),
-        ))
+        let mut text = super::metrics::store_prometheus(store.stats(), store.count().ok());
+        text.push_str(&self.kms.counts.prometheus());
+        Some(text)
     }
 
     fn unreadable(&self, principal: &Principal, detail: &str) -> Vec<u8> {
