@@ -131,7 +131,7 @@ pub(super) async fn serve(conn: Conn) {
         },
         () = handshaking.evicted() => {
             Metrics::incr(&metrics.handshake_failures);
-            info!(%peer, "TLS handshake unfinished while the server is full; its slot went to a new connection");
+            debug!(%peer, "TLS handshake unfinished while the server is full; its slot went to a new connection");
             return;
         }
         () = stopped(&mut stop) => return,

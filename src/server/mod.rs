@@ -48,7 +48,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 pub use kms::{KmsHandler, sweep_dates};
 pub use metrics::{Metrics, MetricsSnapshot};
@@ -225,8 +225,10 @@ pub async fn run(
                 };
                 let now = std::time::Instant::now();
                 let Ok(handshaking) = admission.begin(peer.ip(), now) else {
+                    // At debug, like the eviction below: under a flood these come by the
+                    // thousand, and the counters tell the operator.
                     Metrics::incr(&settings.metrics.handshakes_refused_per_address);
-                    warn!(%peer, cap = settings.limits.max_handshakes_per_address,
+                    debug!(%peer, cap = settings.limits.max_handshakes_per_address,
                         "too many handshakes under way from this address; closing");
                     drop(tcp);
                     continue;
@@ -235,7 +237,7 @@ pub async fn run(
                     Ok(slot) => connection::Slot::Held(slot),
                     Err(_) if admission.evict_oldest(now) => {
                         Metrics::incr(&settings.metrics.handshakes_evicted);
-                        info!(%peer, "connection cap reached; the oldest handshake gives way");
+                        debug!(%peer, "connection cap reached; the oldest handshake gives way");
                         connection::Slot::Freed(slots.clone())
                     }
                     Err(_) => {
