@@ -63,6 +63,12 @@ pub struct AuditEvent {
     pub server_correlation_value: Option<String>,
 }
 
+/// An enumeration value as the spec's table names it (`spec_name`), or `Unknown
+/// (0x0000002A)` when this server has none, so that nothing is dropped.
+pub fn enum_name(spec_name: Option<&str>, value: u32) -> String {
+    spec_name.map_or_else(|| format!("Unknown (0x{value:08X})"), str::to_string)
+}
+
 impl AuditEvent {
     /// An event for a KMIP operation, named as the spec's tables name its values. Values this
     /// server has no name for are written as `Unknown (0x0000002A)`, so nothing is dropped.
@@ -74,16 +80,13 @@ impl AuditEvent {
         result_status: ResultStatus,
         result_reason: Option<ResultReason>,
     ) -> AuditEvent {
-        fn name(spec_name: Option<&str>, value: u32) -> String {
-            spec_name.map_or_else(|| format!("Unknown (0x{value:08X})"), str::to_string)
-        }
         AuditEvent {
             time,
             principal: principal.into(),
-            operation: name(operation.spec_name(), operation.value()),
+            operation: enum_name(operation.spec_name(), operation.value()),
             unique_identifiers,
-            result_status: name(result_status.spec_name(), result_status.value()),
-            result_reason: result_reason.map(|r| name(r.spec_name(), r.value())),
+            result_status: enum_name(result_status.spec_name(), result_status.value()),
+            result_reason: result_reason.map(|r| enum_name(r.spec_name(), r.value())),
             client_correlation_value: None,
             server_correlation_value: None,
         }

@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::audit::UNREADABLE;
+use crate::audit::enum_name;
 use crate::kmip::messages::ResponseMessage;
 use crate::kmip::{Operation, ResultReason, ResultStatus};
 
@@ -84,17 +85,14 @@ impl OperationCounts {
                 *all.entry((Some(op as u32), success, None)).or_default() += n;
             }
         }
-        fn name(spec_name: Option<&str>, value: u32) -> String {
-            spec_name.map_or_else(|| format!("Unknown (0x{value:08X})"), str::to_string)
-        }
         all.into_iter()
             .map(|((op, status, reason), n)| {
                 let operation = op.map_or_else(
                     || UNREADABLE.to_string(),
-                    |v| name(Operation::from_u32(v).spec_name(), v),
+                    |v| enum_name(Operation::from_u32(v).spec_name(), v),
                 );
-                let result = name(ResultStatus::from_u32(status).spec_name(), status);
-                let reason = reason.map(|r| name(ResultReason::from_u32(r).spec_name(), r));
+                let result = enum_name(ResultStatus::from_u32(status).spec_name(), status);
+                let reason = reason.map(|r| enum_name(ResultReason::from_u32(r).spec_name(), r));
                 (operation, result, reason, n)
             })
             .collect()
