@@ -257,6 +257,36 @@ fn kmip_2_1_with_a_request_count_and_warmup_prints_a_table() {
 }
 
 #[test]
+fn connections_shared_unevenly_among_threads_all_count() {
+    let (_dir, pki) = new_pki();
+    let server = Kmipd::start(&pki);
+    // Seven connections on three threads (3, 2 and 2 each): every request of every shard is
+    // counted once, and the run ends when the last shard does.
+    let args = args(
+        server.addr,
+        &pki,
+        &[
+            "--threads",
+            "3",
+            "--connections",
+            "7",
+            "--requests",
+            "700",
+            "--mix",
+            "get=3,create",
+            "--objects",
+            "5",
+            "--json",
+        ],
+    );
+    let (report, out) = bench(args);
+    let report = report.unwrap();
+    assert_eq!(check_json(&out)["connections"], 7);
+    assert_clean(&report, &["create", "get"]);
+    assert_eq!(report.total.count, 700);
+}
+
+#[test]
 fn every_protocol_version_gets_and_creates_without_errors() {
     let (_dir, pki) = new_pki();
     let server = Kmipd::start(&pki);

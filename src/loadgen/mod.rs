@@ -10,8 +10,11 @@
 //!    refilled);
 //! 3. every connection opened (at most [`client::CONNECTS_AT_ONCE`] handshakes at a time,
 //!    as a steady client fleet would, not one burst from one address), then all start
-//!    together; an optional warm-up whose requests
-//!    are not counted; the measured period (`--duration`, or `--requests` in total);
+//!    together; an optional warm-up whose requests are not counted; the measured period
+//!    (`--duration`, or `--requests` in total). The connections are shared out among
+//!    `--threads` threads, each running its share on a single-threaded runtime of its own
+//!    (as `wrk` does), so the load generator's threads never steal work from or wake one
+//!    another;
 //! 4. the report: per operation count, errors, ops/s and p50/p99/p999 latency, as a table or
 //!    one JSON line (`--json`). A live progress line goes to stderr meanwhile.
 //!
@@ -106,8 +109,9 @@ pub struct BenchArgs {
     /// Seconds allowed for connecting, the handshake, and each request.
     #[arg(long, default_value_t = 30.0)]
     pub timeout: f64,
-    /// Threads of the load generator's runtime; 0: one per core. On a machine shared with
-    /// the server, 1 leaves the server more of the CPU.
+    /// Threads that run the connections, each a single-threaded runtime with its share of
+    /// them; 0: one per core. On a machine shared with the server, 1 leaves the server more
+    /// of the CPU.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Print one JSON line (and no progress) instead of the table.
@@ -257,13 +261,50 @@ async fn bench(args: &BenchArgs) -> Result<Report, String> {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(1);
+    // Every shard's runtime first: a failure there stops the run before anything waits at
+    // the start line.
+    let runtimes = (0..shard_count(args.threads, args.connections))
+        .map(|_| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("cannot start a load generator runtime: {e}"))?;
+    let shards = runtimes.len();
     let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..args.connections {
-        tasks.spawn(worker::run_connection(
-            shared.clone(),
-            start.clone(),
-            seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        ));
+    for (shard, runtime) in runtimes.into_iter().enumerate() {
+        let seeds: Vec<u64> = (shard..args.connections)
+            .step_by(shards)
+            .map(|i| seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .collect();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (shard_shared, shard_start) = (shared.clone(), start.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("kmipd-bench-{shard}"))
+            .spawn(move || {
+                let stats = run_shard(&runtime, shard_shared, shard_start, seeds);
+                drop(tx.send(stats));
+            });
+        if let Err(e) = spawned {
+            // The shards already running wait at the start line for the connections of this
+            // one and the next: stand in for those, so that they pass it, see the stop and end.
+            shared.stop.store(true, Ordering::Relaxed);
+            let started: usize = (0..shard)
+                .map(|j| (j..args.connections).step_by(shards).count())
+                .sum();
+            let missing = args.connections - started;
+            for _ in 0..missing {
+                let start = start.clone();
+                tokio::spawn(async move { start.wait().await });
+            }
+            start.wait().await;
+            return Err(format!("cannot start a load generator thread: {e}"));
+        }
+        tasks.spawn(async move {
+            rx.await
+                .unwrap_or_else(|_| Err("a load generator thread stopped".into()))
+        });
     }
     start.wait().await;
 
@@ -289,14 +330,21 @@ async fn bench(args: &BenchArgs) -> Result<Report, String> {
     loop {
         tokio::select! {
             joined = tasks.join_next() => match joined {
-                Some(Ok(s)) => {
+                Some(Ok(Ok(s))) => {
                     stats.merge(&s);
                     if tasks.is_empty() {
                         ended.get_or_insert_with(Instant::now);
                         break;
                     }
                 }
-                Some(Err(e)) => return Err(format!("a connection task failed: {e}")),
+                Some(Ok(Err(e))) => {
+                    shared.stop.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+                Some(Err(e)) => {
+                    shared.stop.store(true, Ordering::Relaxed);
+                    return Err(format!("a load generator thread failed: {e}"));
+                }
                 None => break,
             },
             _ = tick.tick() => {
@@ -325,6 +373,46 @@ async fn bench(args: &BenchArgs) -> Result<Report, String> {
         warmup_s: args.warmup,
     };
     Ok(Report::fill(info, &stats, args.mix.ops(), secs))
+}
+
+/// How many threads run the connections: `threads`, or one per core when 0, and never more
+/// than there are connections.
+fn shard_count(threads: usize, connections: usize) -> usize {
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    threads.clamp(1, connections.max(1))
+}
+
+/// Runs one thread's share of the connections on a single-threaded runtime of its own
+/// (a shard, as `wrk` runs its connections): a connection's socket, timers and task stay on
+/// one thread, so the load generator's threads never steal work from or wake one another,
+/// and what the load generator costs per request is its requests' own work. Returns the
+/// shard's counts once every connection has ended.
+fn run_shard(
+    runtime: &tokio::runtime::Runtime,
+    shared: Arc<Shared>,
+    start: Arc<Barrier>,
+    seeds: Vec<u64>,
+) -> Result<Stats, String> {
+    runtime.block_on(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        for seed in seeds {
+            connections.spawn(worker::run_connection(shared.clone(), start.clone(), seed));
+        }
+        let mut stats = Stats::default();
+        while let Some(joined) = connections.join_next().await {
+            match joined {
+                Ok(s) => stats.merge(&s),
+                Err(e) => {
+                    shared.stop.store(true, Ordering::Relaxed);
+                    return Err(format!("a connection task failed: {e}"));
+                }
+            }
+        }
+        Ok(stats)
+    })
 }
 
 /// One connection and a Discover Versions: success, or Operation Not Supported (a 1.0
@@ -440,5 +528,20 @@ impl Progress {
         if self.shown {
             eprintln!();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shard_count;
+
+    #[test]
+    fn shards_are_as_many_as_asked_but_never_more_than_connections() {
+        assert_eq!(shard_count(3, 7), 3);
+        assert_eq!(shard_count(4, 2), 2);
+        assert_eq!(shard_count(1, 64), 1);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(shard_count(0, 10_000), cores);
+        assert_eq!(shard_count(0, 1), 1);
     }
 }
