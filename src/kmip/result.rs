@@ -77,7 +77,8 @@ pub fn reason_for_version(reason: ResultReason, version: crate::kmip::KmipVersio
         | ResultReason::InvalidDataType
         | ResultReason::UnsupportedAttribute
         | ResultReason::MultiValuedAttribute
-        | ResultReason::AttributeSingleValued => ResultReason::InvalidField,
+        | ResultReason::AttributeSingleValued
+        | ResultReason::IllegalOperation => ResultReason::InvalidField,
         ResultReason::WrappingObjectArchived => ResultReason::ObjectArchived,
         ResultReason::KeyWrapTypeNotSupported => ResultReason::FeatureNotSupported,
         ResultReason::UnsupportedProtocolVersion

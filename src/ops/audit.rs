@@ -34,6 +34,14 @@ pub(super) fn events(
             {
                 uids.push(uid.to_string());
             }
+            // A Re-key names the key it replaces as well as the replacement, when the
+            // request named it (else the replacement's Replaced Object Link does).
+            if let Some(RequestPayload::ReKey(r)) = request.map(|r| &r.request_payload)
+                && let Some(uid) = &r.unique_identifier
+                && !uids.contains(uid)
+            {
+                uids.push(uid.clone());
+            }
             // A key registered wrapped names the key that unwrapped it.
             if answer.result_status == ResultStatus::Success
                 && let Some(RequestPayload::Register(r)) = request.map(|r| &r.request_payload)
@@ -97,6 +105,7 @@ fn response_uids(payload: &ResponsePayload) -> Vec<String> {
         P::SetAttribute(p) => one(&p.unique_identifier),
         P::Create(p) => one(&p.unique_identifier),
         P::Register(p) => one(&p.unique_identifier),
+        P::ReKey(p) => one(&p.unique_identifier),
         // A wrapped key names its wrapping key too: the audit log says which key left
         // under which.
         P::Get(p) => std::iter::once(p.unique_identifier.clone())
@@ -143,6 +152,7 @@ fn request_uid(payload: &RequestPayload) -> Option<&str> {
         P::DeleteAttribute(p) => p.unique_identifier.as_deref(),
         P::Encrypt(p) => p.unique_identifier.as_deref(),
         P::Decrypt(p) => p.unique_identifier.as_deref(),
+        P::ReKey(p) => p.unique_identifier.as_deref(),
         _ => None,
     }
 }

@@ -28,6 +28,7 @@ mod keyuse;
 mod lifecycle;
 mod locate;
 mod objects;
+mod rekey;
 mod server_info;
 mod txn;
 mod wrap;
@@ -603,6 +604,7 @@ fn execute(item: &RequestBatchItem, ctx: &mut OpCtx<'_, '_>) -> Result<ResponseP
         Rq::ModifyAttribute(p) => Rs::ModifyAttribute(attributes::modify_attribute(p, ctx)?),
         Rq::DeleteAttribute(p) => Rs::DeleteAttribute(attributes::delete_attribute(p, ctx)?),
         Rq::Locate(p) => Rs::Locate(locate::locate(p, ctx)?),
+        Rq::ReKey(p) => Rs::ReKey(rekey::rekey(p, ctx)?),
         Rq::Activate(p) => Rs::Activate(lifecycle::activate(p, ctx)?),
         Rq::Revoke(p) => Rs::Revoke(lifecycle::revoke(p, ctx)?),
         Rq::Destroy(p) => Rs::Destroy(lifecycle::destroy(p, ctx)?),

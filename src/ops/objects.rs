@@ -13,7 +13,7 @@ use crate::store::ManagedObject;
 
 /// Attributes only the server sets (2.1 §4, "Initially set by: Server"); a client that sends
 /// one in Create or Register gets Invalid Field.
-fn server_only(a: &Attribute) -> bool {
+pub(super) fn server_only(a: &Attribute) -> bool {
     matches!(
         a,
         Attribute::UniqueIdentifier(_)
@@ -45,7 +45,7 @@ pub(super) const PROTECTION: ProtectionStorageMask = ProtectionStorageMask::Soft
 /// "but SHALL return an error if no single Storage Protection Mask can be satisfied in its
 /// entirety": Protection Storage Unavailable, rather than a key kept with less protection
 /// than the client required.
-fn protection_available(masks: Option<&ProtectionStorageMasks>) -> Result<(), OpError> {
+pub(super) fn protection_available(masks: Option<&ProtectionStorageMasks>) -> Result<(), OpError> {
     match masks {
         Some(m)
             if !m
@@ -84,10 +84,11 @@ pub fn new_unique_identifier() -> Result<String, OpError> {
 /// Checks client attributes and returns them with the server's own added: Unique Identifier,
 /// Object Type, State (Active at once when an Activation Date not in the future is given),
 /// Initial Date, Last Change Date, Digest of the key material, Fresh (True: no Get has served
-/// the object yet), and for Create the Original Creation Date. Register lets the client set
+/// the object yet), and for Create (and Re-key, which creates too) the Random Number Generator
+/// and the Original Creation Date. Register lets the client set
 /// Fresh itself (2.1 §4.24: "unless the client provides a False value in Register") and the
 /// Original Creation Date (§4.38: when an imported key was made); Create does not.
-fn initial_attributes(
+pub(super) fn initial_attributes(
     uid: &str,
     object_type: ObjectType,
     client: Vec<Attribute>,
@@ -96,8 +97,9 @@ fn initial_attributes(
     operation: Operation,
 ) -> Result<Vec<Attribute>, OpError> {
     let client_fresh = operation == Operation::Register;
+    let generated = matches!(operation, Operation::Create | Operation::ReKey);
     let mut client = client;
-    if operation == Operation::Create {
+    if generated {
         // A client may ask for a generator; the server SHALL use a matching one or fail
         // (2.1 §4.46). The one attribute this server sets in its place is its own.
         let asked: Vec<&RandomNumberGenerator> = client
@@ -181,7 +183,7 @@ fn initial_attributes(
     if extractable == Some(false) {
         attributes.push(Attribute::NeverExtractable(true));
     }
-    if operation == Operation::Create {
+    if generated {
         // The server generated the material: it says with what (2.1 §4.46), and when, the
         // same as the Initial Date (§4.38: mandatory for objects the server creates).
         attributes.push(Attribute::RandomNumberGenerator(server_rng()));
@@ -194,7 +196,7 @@ fn initial_attributes(
 }
 
 /// The mandatory SHA-256 Digest (1.4 §3.17, 2.1 §4.17) of `material` in format `format`.
-fn sha256_digest(material: &[u8], format: KeyFormatType) -> Digest {
+pub(super) fn sha256_digest(material: &[u8], format: KeyFormatType) -> Digest {
     Digest {
         hashing_algorithm: HashingAlgorithm::SHA_256,
         digest_value: Some(ByteString(Sha256::digest(material).to_vec())),
@@ -271,11 +273,14 @@ fn server_rng() -> RandomNumberGenerator {
     RandomNumberGenerator::algorithm(RNGAlgorithm::Unspecified)
 }
 
-fn find<T>(attrs: &[Attribute], f: impl Fn(&Attribute) -> Option<T>) -> Option<T> {
+pub(super) fn find<T>(attrs: &[Attribute], f: impl Fn(&Attribute) -> Option<T>) -> Option<T> {
     attrs.iter().find_map(f)
 }
 
-fn symmetric_key(algorithm: CryptographicAlgorithm, bytes: zeroize::Zeroizing<Vec<u8>>) -> Object {
+pub(super) fn symmetric_key(
+    algorithm: CryptographicAlgorithm,
+    bytes: zeroize::Zeroizing<Vec<u8>>,
+) -> Object {
     let bits = bytes.len() as i32 * 8;
     Object::SymmetricKey(SymmetricKey {
         key_block: KeyBlock {
@@ -303,6 +308,47 @@ pub(super) fn no_templates(template: Option<&TemplateAttribute>) -> Result<(), O
         )),
         _ => Ok(()),
     }
+}
+
+/// The algorithm and length of a new AES key (Create, Re-key) from its attributes: both
+/// required, AES of 128, 192 or 256 bits.
+pub(super) fn aes_key(
+    attributes: &[Attribute],
+    operation: &str,
+) -> Result<(CryptographicAlgorithm, i32), OpError> {
+    let algorithm = find(attributes, |a| match a {
+        Attribute::CryptographicAlgorithm(x) => Some(*x),
+        _ => None,
+    })
+    .ok_or_else(|| {
+        OpError::new(
+            ResultReason::InvalidField,
+            "Cryptographic Algorithm is required",
+        )
+    })?;
+    let length = find(attributes, |a| match a {
+        Attribute::CryptographicLength(x) => Some(*x),
+        _ => None,
+    })
+    .ok_or_else(|| {
+        OpError::new(
+            ResultReason::InvalidField,
+            "Cryptographic Length is required",
+        )
+    })?;
+    if algorithm != CryptographicAlgorithm::AES {
+        return Err(OpError::new(
+            ResultReason::InvalidField,
+            format!("{operation} supports AES, not {algorithm:?}"),
+        ));
+    }
+    if ![128, 192, 256].contains(&length) {
+        return Err(OpError::new(
+            ResultReason::InvalidField,
+            format!("AES keys are 128, 192 or 256 bits, not {length}"),
+        ));
+    }
+    Ok((algorithm, length))
 }
 
 /// 2.1 §6.1.8 Create: AES keys of 128, 192 or 256 bits from the CSPRNG.
@@ -333,38 +379,7 @@ pub fn create(request: &CreateRequest, ctx: &mut OpCtx<'_, '_>) -> Result<Create
             ));
         }
     }
-    let algorithm = find(&client, |a| match a {
-        Attribute::CryptographicAlgorithm(x) => Some(*x),
-        _ => None,
-    })
-    .ok_or_else(|| {
-        OpError::new(
-            ResultReason::InvalidField,
-            "Cryptographic Algorithm is required",
-        )
-    })?;
-    let length = find(&client, |a| match a {
-        Attribute::CryptographicLength(x) => Some(*x),
-        _ => None,
-    })
-    .ok_or_else(|| {
-        OpError::new(
-            ResultReason::InvalidField,
-            "Cryptographic Length is required",
-        )
-    })?;
-    if algorithm != CryptographicAlgorithm::AES {
-        return Err(OpError::new(
-            ResultReason::InvalidField,
-            format!("Create supports AES, not {algorithm:?}"),
-        ));
-    }
-    if ![128, 192, 256].contains(&length) {
-        return Err(OpError::new(
-            ResultReason::InvalidField,
-            format!("AES keys are 128, 192 or 256 bits, not {length}"),
-        ));
-    }
+    let (algorithm, length) = aes_key(&client, "Create")?;
     let bytes = crate::crypto::random_bytes(length as usize / 8)
         .map_err(|_| OpError::new(ResultReason::CryptographicFailure, "key generation failed"))?;
     let uid = new_unique_identifier()?;

@@ -6,7 +6,7 @@ use crate::kmip::payloads::*;
 use crate::kmip::*;
 
 /// The operations this server performs (and Interop, when configured for test runs).
-pub const OPERATIONS: [Operation; 18] = [
+pub const OPERATIONS: [Operation; 19] = [
     Operation::DiscoverVersions,
     Operation::Query,
     Operation::Create,
@@ -20,6 +20,7 @@ pub const OPERATIONS: [Operation; 18] = [
     Operation::ModifyAttribute,
     Operation::DeleteAttribute,
     Operation::Locate,
+    Operation::ReKey,
     Operation::Activate,
     Operation::Revoke,
     Operation::Destroy,

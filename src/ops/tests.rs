@@ -4105,3 +4105,603 @@ fn encrypt_and_decrypt_refuse_with_the_spec_reasons() {
     );
     assert_eq!(r.result_status, ResultStatus::OperationFailed, "{r:?}");
 }
+
+/// A Re-key of `uid` (none: the ID Placeholder) with `offset` and `attributes` in
+/// `version`'s shape.
+fn rekey_req(
+    version: KmipVersion,
+    uid: Option<&str>,
+    offset: Option<u32>,
+    attributes: Vec<Attribute>,
+) -> RequestPayload {
+    let (template_attribute, attributes) = if attributes.is_empty() {
+        (None, None)
+    } else {
+        template(version, attributes)
+    };
+    RequestPayload::ReKey(RekeyRequest {
+        unique_identifier: uid.map(str::to_string),
+        offset: offset.map(crate::kmip::codec::Interval),
+        template_attribute,
+        attributes,
+        protection_storage_masks: None,
+    })
+}
+
+fn rekeyed_uid(r: &ResponseBatchItem) -> String {
+    match &r.response_payload {
+        Some(ResponsePayload::ReKey(k)) => k.unique_identifier.clone(),
+        other => panic!("not a Re-key response: {other:?} / {:?}", r.result_message),
+    }
+}
+
+/// Every value of the attributes with tag `tag` among `attributes`.
+fn values_of(attributes: &[Attribute], tag: Tag) -> Vec<Attribute> {
+    attributes
+        .iter()
+        .filter(|a| a.tag() == tag)
+        .cloned()
+        .collect()
+}
+
+/// The values of the attribute `tag` (spec name `name`) of `uid`, asked for by name: 1.x and
+/// 2.0 all-attribute answers leave out what PyKMIP cannot read (Link, Usage Limits, ...).
+fn attribute_of(
+    kms: &Kms,
+    version: KmipVersion,
+    uid: &str,
+    tag: Tag,
+    name: &str,
+) -> Vec<Attribute> {
+    let r = one(
+        kms,
+        version,
+        Operation::GetAttributes,
+        RequestPayload::GetAttributes(GetAttributesRequest {
+            unique_identifier: Some(uid.into()),
+            attribute_name: if version.is_1x() {
+                vec![name.into()]
+            } else {
+                vec![]
+            },
+            attribute_reference: if version.is_1x() {
+                vec![]
+            } else {
+                vec![AttributeReference::Standard(tag)]
+            },
+        }),
+    );
+    let Some(ResponsePayload::GetAttributes(g)) = r.response_payload else {
+        panic!("{version}: {r:?}")
+    };
+    if version.is_1x() {
+        g.attribute.into_iter().map(|a| a.attribute).collect()
+    } else {
+        g.attributes.expect("2.x").0
+    }
+}
+
+fn link(link_type: LinkType, to: &str) -> Attribute {
+    Attribute::Link(crate::kmip::attributes::Link {
+        link_type,
+        linked_object_identifier: to.into(),
+    })
+}
+
+/// 2.1 §6.1.46 / 1.4 §4.4 in every version: a new key with a new identifier and new
+/// material of the same length; the Name moves; the two keys link to each other; the other
+/// attributes and the dates are copied (so the replacement of an Active key with a past
+/// Activation Date is Active at once); Initial Date, Last Change Date, Digest and Fresh are
+/// the replacement's own; the existing key keeps its state and material; 2.1's Rotate
+/// Generation and Rotate Latest follow; Locate by the name finds the replacement only.
+#[test]
+fn rekey_replaces_a_key_in_every_version() {
+    let later = NOW + 10;
+    for v in SUPPORTED_VERSIONS {
+        let kms = kms();
+        let name = format!("rotating-{v}");
+        let mut extra = vec![
+            Attribute::ObjectGroup("databases".into()),
+            Attribute::ActivationDate(DateTime(NOW - 100)),
+            Attribute::DeactivationDate(DateTime(NOW + 1000)),
+        ];
+        if v != KmipVersion::V1_0 {
+            extra.push(Attribute::ProtectStopDate(DateTime(NOW + 500)));
+        }
+        let r = one(
+            &kms,
+            v,
+            Operation::Create,
+            create_with(
+                v,
+                192,
+                &name,
+                CryptographicUsageMask::Encrypt | CryptographicUsageMask::Decrypt,
+                extra,
+            ),
+        );
+        let old = created_uid(&r);
+        let old_key = key_bytes(&one(&kms, v, Operation::Get, get_req(&old, None)));
+        let old_before = all_attributes(&kms, v, &old);
+
+        let mut r = send_at(
+            &kms,
+            &alice(),
+            header(v, 1),
+            vec![item(
+                Operation::ReKey,
+                rekey_req(v, Some(&old), None, vec![]),
+            )],
+            later,
+        );
+        let r = r.batch_item.remove(0);
+        assert_eq!(r.result_status, ResultStatus::Success, "{v}: {r:?}");
+        let new = rekeyed_uid(&r);
+        assert_ne!(new, old, "{v}");
+
+        let new_key = key_bytes(&one(&kms, v, Operation::Get, get_req(&new, None)));
+        assert_eq!(new_key.len(), 24, "{v}");
+        assert_ne!(new_key, old_key, "{v}");
+        assert_eq!(
+            key_bytes(&one(&kms, v, Operation::Get, get_req(&old, None))),
+            old_key,
+            "{v}: the existing key keeps its material"
+        );
+
+        let fresh = all_attributes(&kms, v, &new);
+        let stale = all_attributes(&kms, v, &old);
+        let the = |attrs: &[Attribute], tag| values_of(attrs, tag);
+        let named = Attribute::Name(Name {
+            name_value: name.clone(),
+            name_type: NameType::UninterpretedTextString,
+        });
+        assert_eq!(the(&fresh, Tag::Name), vec![named.clone()], "{v}");
+        assert!(the(&stale, Tag::Name).is_empty(), "{v}: {stale:?}");
+        assert_eq!(
+            attribute_of(&kms, v, &new, Tag::Link, "Link"),
+            vec![link(LinkType::ReplacedObjectLink, &old)],
+            "{v}"
+        );
+        assert_eq!(
+            attribute_of(&kms, v, &old, Tag::Link, "Link"),
+            vec![link(LinkType::ReplacementObjectLink, &new)],
+            "{v}"
+        );
+        for copied in [
+            Tag::ObjectGroup,
+            Tag::ActivationDate,
+            Tag::DeactivationDate,
+            Tag::ProtectStopDate,
+            Tag::CryptographicAlgorithm,
+            Tag::CryptographicLength,
+            Tag::CryptographicUsageMask,
+        ] {
+            assert_eq!(
+                the(&fresh, copied),
+                the(&old_before, copied),
+                "{v}: {copied}"
+            );
+        }
+        assert_eq!(
+            the(&fresh, Tag::State),
+            vec![Attribute::State(State::Active)],
+            "{v}"
+        );
+        assert_eq!(
+            the(&stale, Tag::State),
+            vec![Attribute::State(State::Active)],
+            "{v}"
+        );
+        assert_eq!(
+            the(&fresh, Tag::InitialDate),
+            vec![Attribute::InitialDate(DateTime(later))],
+            "{v}"
+        );
+        assert_eq!(
+            the(&stale, Tag::LastChangeDate),
+            vec![Attribute::LastChangeDate(DateTime(later))],
+            "{v}"
+        );
+        assert_eq!(the(&fresh, Tag::Digest).len(), 1, "{v}");
+        assert_ne!(
+            the(&fresh, Tag::Digest),
+            the(&old_before, Tag::Digest),
+            "{v}"
+        );
+        if v >= KmipVersion::V1_1 {
+            // The replacement was Got once above: no longer Fresh, as any key.
+            assert_eq!(
+                the(&fresh, Tag::Fresh),
+                vec![Attribute::Fresh(false)],
+                "{v}"
+            );
+        }
+        if v == KmipVersion::V2_1 {
+            assert_eq!(
+                the(&fresh, Tag::RotateGeneration),
+                vec![Attribute::RotateGeneration(1)]
+            );
+            assert_eq!(
+                the(&fresh, Tag::RotateLatest),
+                vec![Attribute::RotateLatest(true)]
+            );
+            assert_eq!(
+                the(&stale, Tag::RotateLatest),
+                vec![Attribute::RotateLatest(false)]
+            );
+        }
+        let found = located(
+            &kms,
+            KmipVersion::V2_1,
+            RequestPayload::Locate(locate_req(vec![named])),
+        );
+        assert_eq!(found.unique_identifier, vec![new.clone()], "{v}");
+
+        // A second generation counts on from the first.
+        let newer = rekeyed_uid(&one(
+            &kms,
+            v,
+            Operation::ReKey,
+            rekey_req(v, Some(&new), None, vec![]),
+        ));
+        if v == KmipVersion::V2_1 {
+            assert_eq!(
+                values_of(&all_attributes(&kms, v, &newer), Tag::RotateGeneration),
+                vec![Attribute::RotateGeneration(2)]
+            );
+        }
+    }
+}
+
+/// Table 303 of 2.1 (Table 172 of 1.4): with an Offset the replacement's Activation Date is
+/// now + Offset and its Process Start, Protect Stop and Deactivation Dates move with it, so
+/// the replacement waits Pre-Active; an Offset beside a date in the request is Invalid
+/// Message; dates to move but no Activation Date to move them by is Illegal Operation (1.4;
+/// 2.1, which lacks that reason, gets Invalid Field); an existing key without dates just gets
+/// the Activation Date.
+#[test]
+fn rekey_with_an_offset_moves_the_dates() {
+    for v in [KmipVersion::V1_4, KmipVersion::V2_1] {
+        let kms = kms();
+        let dated = created_uid(&one(
+            &kms,
+            v,
+            Operation::Create,
+            create_with(
+                v,
+                128,
+                "dated",
+                CryptographicUsageMask::Encrypt,
+                vec![
+                    Attribute::ActivationDate(DateTime(NOW - 100)),
+                    Attribute::ProcessStartDate(DateTime(NOW - 50)),
+                    Attribute::ProtectStopDate(DateTime(NOW + 500)),
+                    Attribute::DeactivationDate(DateTime(NOW + 1000)),
+                ],
+            ),
+        ));
+        let r = one(
+            &kms,
+            v,
+            Operation::ReKey,
+            rekey_req(v, Some(&dated), Some(3600), vec![]),
+        );
+        let new = rekeyed_uid(&r);
+        let attrs = all_attributes(&kms, v, &new);
+        let moved = NOW + 3600 - (NOW - 100);
+        for (tag, want) in [
+            (
+                Tag::ActivationDate,
+                Attribute::ActivationDate(DateTime(NOW + 3600)),
+            ),
+            (
+                Tag::ProcessStartDate,
+                Attribute::ProcessStartDate(DateTime(NOW - 50 + moved)),
+            ),
+            (
+                Tag::ProtectStopDate,
+                Attribute::ProtectStopDate(DateTime(NOW + 500 + moved)),
+            ),
+            (
+                Tag::DeactivationDate,
+                Attribute::DeactivationDate(DateTime(NOW + 1000 + moved)),
+            ),
+            (Tag::State, Attribute::State(State::PreActive)),
+        ] {
+            assert_eq!(values_of(&attrs, tag), vec![want], "{v}");
+        }
+
+        let r = one(
+            &kms,
+            v,
+            Operation::ReKey,
+            rekey_req(
+                v,
+                Some(&new),
+                Some(60),
+                vec![Attribute::ActivationDate(DateTime(NOW + 5))],
+            ),
+        );
+        refused(r, ResultReason::InvalidMessage, "Offset beside a date");
+
+        let undated = created_uid(&one(
+            &kms,
+            v,
+            Operation::Create,
+            create_with(
+                v,
+                128,
+                "undated",
+                CryptographicUsageMask::Encrypt,
+                vec![Attribute::DeactivationDate(DateTime(NOW + 1000))],
+            ),
+        ));
+        let r = one(
+            &kms,
+            v,
+            Operation::ReKey,
+            rekey_req(v, Some(&undated), Some(60), vec![]),
+        );
+        let want = if v.is_1x() {
+            ResultReason::IllegalOperation
+        } else {
+            ResultReason::InvalidField
+        };
+        refused(r, want, "nothing to move the Deactivation Date by");
+        // Refused, it changed nothing: the name is still the existing key's.
+        assert_eq!(
+            values_of(&all_attributes(&kms, v, &undated), Tag::Name).len(),
+            1
+        );
+
+        let plain = create_key(&kms, v, 128, "plain");
+        let r = one(
+            &kms,
+            v,
+            Operation::ReKey,
+            rekey_req(v, Some(&plain), Some(60), vec![]),
+        );
+        let attrs = all_attributes(&kms, v, &rekeyed_uid(&r));
+        assert_eq!(
+            values_of(&attrs, Tag::ActivationDate),
+            vec![Attribute::ActivationDate(DateTime(NOW + 60))],
+            "{v}"
+        );
+    }
+}
+
+/// Re-key refuses what it cannot replace, with the reasons of 1.4 Table 331 and 2.1 Table
+/// 307: an object that is not a symmetric key, a destroyed key, an unknown identifier,
+/// another client's key, an attribute only the server sets; the request's own attributes
+/// replace the copied ones (a longer key); Usage Limits start again on the replacement while
+/// the existing key keeps what it has left; the replacement belongs to the key's owner even
+/// when an administrator re-keys it.
+#[test]
+fn rekey_refusals_attributes_usage_limits_and_owner() {
+    for v in [KmipVersion::V1_4, KmipVersion::V2_1] {
+        let kms = kms();
+        let r = one(
+            &kms,
+            v,
+            Operation::Register,
+            register_key(v, password(vec![7; 16]), vec![]),
+        );
+        let secret = created_uid_of_register(&r);
+        let r = one(
+            &kms,
+            v,
+            Operation::ReKey,
+            rekey_req(v, Some(&secret), None, vec![]),
+        );
+        let want = if v.is_1x() {
+            ResultReason::PermissionDenied
+        } else {
+            ResultReason::InvalidObjectType
+        };
+        refused(r, want, "Secret Data");
+
+        let gone = create_key(&kms, v, 128, "gone");
+        let r = one(
+            &kms,
+            v,
+            Operation::Destroy,
+            RequestPayload::Destroy(uid_req(Some(&gone))),
+        );
+        assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+        let r = one(
+            &kms,
+            v,
+            Operation::ReKey,
+            rekey_req(v, Some(&gone), None, vec![]),
+        );
+        refused(r, ResultReason::KeyValueNotPresent, "destroyed");
+
+        let r = one(
+            &kms,
+            v,
+            Operation::ReKey,
+            rekey_req(v, Some("nothing"), None, vec![]),
+        );
+        let want = if v.is_1x() {
+            ResultReason::ItemNotFound
+        } else {
+            ResultReason::ObjectNotFound
+        };
+        refused(r, want, "unknown");
+
+        let key = create_key(&kms, v, 128, "alices");
+        let r = send(
+            &kms,
+            &Principal::new("bob"),
+            header(v, 1),
+            vec![item(
+                Operation::ReKey,
+                rekey_req(v, Some(&key), None, vec![]),
+            )],
+        );
+        refused(
+            r.batch_item[0].clone(),
+            ResultReason::PermissionDenied,
+            "bob",
+        );
+
+        let r = one(
+            &kms,
+            v,
+            Operation::ReKey,
+            rekey_req(v, Some(&key), None, vec![Attribute::State(State::Active)]),
+        );
+        refused(r, ResultReason::InvalidField, "State is the server's");
+
+        let r = one(
+            &kms,
+            v,
+            Operation::ReKey,
+            rekey_req(
+                v,
+                Some(&key),
+                None,
+                vec![Attribute::CryptographicLength(256)],
+            ),
+        );
+        let longer = rekeyed_uid(&r);
+        assert_eq!(
+            key_bytes(&one(&kms, v, Operation::Get, get_req(&longer, None))).len(),
+            32
+        );
+
+        // Usage Limits: 16 bytes, one block spent on the existing key.
+        let both = CryptographicUsageMask::Encrypt | CryptographicUsageMask::Decrypt;
+        let limits = |count| {
+            Attribute::UsageLimits(crate::kmip::attributes::UsageLimits {
+                usage_limits_total: 16,
+                usage_limits_count: count,
+                usage_limits_unit: Some(UsageLimitsUnit::Byte),
+            })
+        };
+        let limited = created_uid(&one(
+            &kms,
+            v,
+            Operation::Create,
+            create_with(
+                v,
+                128,
+                "limited",
+                both,
+                vec![limits(None), Attribute::ActivationDate(DateTime(NOW - 1))],
+            ),
+        ));
+        let ecb = Some(cipher_params(
+            BlockCipherMode::ECB,
+            Some(PaddingMethod::None),
+            None,
+        ));
+        let r = one(
+            &kms,
+            v,
+            Operation::Encrypt,
+            encrypt_req(&limited, ecb, &[0; 16], None),
+        );
+        assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
+        let r = one(
+            &kms,
+            v,
+            Operation::ReKey,
+            rekey_req(v, Some(&limited), None, vec![]),
+        );
+        let replacement = rekeyed_uid(&r);
+        assert_eq!(
+            attribute_of(&kms, v, &replacement, Tag::UsageLimits, "Usage Limits"),
+            vec![limits(Some(16))]
+        );
+        assert_eq!(
+            attribute_of(&kms, v, &limited, Tag::UsageLimits, "Usage Limits"),
+            vec![limits(Some(0))]
+        );
+
+        // An administrator re-keys Alice's key: the replacement is Alice's.
+        let mut admin_kms = kms;
+        admin_kms.policy.administrators = vec!["ops".into()];
+        let r = send(
+            &admin_kms,
+            &Principal::new("ops"),
+            header(v, 1),
+            vec![item(
+                Operation::ReKey,
+                rekey_req(v, Some(&replacement), None, vec![]),
+            )],
+        );
+        let third = rekeyed_uid(&r.batch_item[0]);
+        let r = one(&admin_kms, v, Operation::Get, get_req(&third, None));
+        assert_eq!(
+            r.result_status,
+            ResultStatus::Success,
+            "Alice uses it: {r:?}"
+        );
+    }
+}
+
+/// A Re-key takes its key from the ID Placeholder and leaves the replacement's there (2.1
+/// §6.1.46 SHALL), so Create, Re-key, Get in one batch get the replacement; with Undo, a
+/// later failure leaves both keys as they were; the audit log names the replacement and the
+/// key it replaces.
+#[test]
+fn rekey_in_a_batch_with_the_id_placeholder_undo_and_audit() {
+    let store = Arc::new(MemoryStore::new());
+    let kms = Kms::new(store.clone());
+    let v = KmipVersion::V1_2;
+    let r = send(
+        &kms,
+        &alice(),
+        header(v, 3),
+        vec![
+            item(Operation::Create, create_payload(v, 128, "batched")),
+            item(Operation::ReKey, rekey_req(v, None, None, vec![])),
+            item(Operation::Get, get_by(None, None)),
+        ],
+    );
+    assert!(
+        r.batch_item
+            .iter()
+            .all(|i| i.result_status == ResultStatus::Success),
+        "{r:?}"
+    );
+    let old = created_uid(&r.batch_item[0]);
+    let new = rekeyed_uid(&r.batch_item[1]);
+    let Some(ResponsePayload::Get(g)) = &r.batch_item[2].response_payload else {
+        panic!("{r:?}")
+    };
+    assert_eq!(g.unique_identifier, new);
+
+    let r = send(
+        &kms,
+        &alice(),
+        header_with(v, 2, BatchErrorContinuationOption::Undo),
+        vec![
+            item(Operation::ReKey, rekey_req(v, Some(&new), None, vec![])),
+            item(Operation::Get, get_req("nothing", None)),
+        ],
+    );
+    assert_eq!(r.batch_item[0].result_status, ResultStatus::OperationUndone);
+    let attrs = all_attributes(&kms, v, &new);
+    assert_eq!(
+        values_of(&attrs, Tag::Name).len(),
+        1,
+        "the name stayed: {attrs:?}"
+    );
+    assert_eq!(
+        attribute_of(&kms, v, &new, Tag::Link, "Link"),
+        vec![link(LinkType::ReplacedObjectLink, &old)],
+        "only the Replaced Object Link"
+    );
+
+    let log = audit_log(&store);
+    let rekeys: Vec<_> = log.iter().filter(|e| e.operation == "Re-key").collect();
+    assert_eq!(rekeys.len(), 2, "{log:?}");
+    // Through the placeholder: the replacement (its Link names the key it replaced).
+    assert_eq!(rekeys[0].unique_identifiers, vec![new.clone()]);
+    // Named: the replacement that was undone, and the key it would have replaced.
+    assert_eq!(rekeys[1].result_status, "Operation Undone");
+    assert_eq!(rekeys[1].unique_identifiers.len(), 2);
+    assert_eq!(rekeys[1].unique_identifiers[1], new);
+}

@@ -350,6 +350,31 @@ class Run:
             check(found == [], "Export located {}".format(found))
             return "by Wrap Key: the wrapping key; by Decrypt: both; by Export: none"
 
+        def rekey():
+            # Re-key (VAST Data's and HPE Data Fabric's rotation): a new key with a new
+            # identifier and new bytes of the same length; the name moves to it.
+            name = self.name("rotated")
+            old = c.create(enums.CryptographicAlgorithm.AES, 256, name=name)
+            c.activate(old)
+            new = c.rekey(uid=old)
+            check(isinstance(new, str) and new and new != old, "rekey gave {!r}".format(new))
+            old_value, new_value = c.get(old).value, c.get(new).value
+            check(len(new_value) == 32 and new_value != old_value,
+                  "replacement bytes {}".format(new_value.hex()))
+            found = c.locate(attributes=[name_attribute(name)])
+            check(found == [new], "locate by the name found {}".format(found))
+            _, old_names = c.get_attributes(old, ["Name"])
+            check(attribute_map(old_names).get("Name", []) == [],
+                  "the old key kept its name: {}".format(old_names))
+            check(state_of(c, new) == enums.State.ACTIVE,
+                  "the replacement of an Active key is {}".format(state_of(c, new)))
+            # With an Offset the replacement activates that much later: Pre-Active now.
+            later = c.rekey(uid=new, offset=3600)
+            check(state_of(c, later) == enums.State.PRE_ACTIVE,
+                  "replacement with an offset is {}".format(state_of(c, later)))
+            return "{} -> {} (Active, named) -> {} (offset 3600 s: Pre-Active)".format(
+                old, new, later)
+
         def activate():
             uid = state["registered"]
             check(c.activate(uid) is None, "activate returned a value")
@@ -431,6 +456,7 @@ class Run:
             self.step("locate by name", locate_by_name)
         self.step("locate paged", locate_paged)
         self.step("locate by usage mask", locate_by_usage_mask)
+        self.step("rekey", rekey)
         if "registered" in state:
             self.step("activate", activate)
             self.step("revoke", revoke)
