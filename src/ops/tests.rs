@@ -4128,6 +4128,27 @@ fn rekey_req(
     })
 }
 
+/// Alice's Re-key of `uid` in `version`: its answer.
+fn rekey(
+    kms: &Kms,
+    version: KmipVersion,
+    uid: Option<&str>,
+    offset: Option<u32>,
+    attributes: Vec<Attribute>,
+) -> ResponseBatchItem {
+    one(
+        kms,
+        version,
+        Operation::ReKey,
+        rekey_req(version, uid, offset, attributes),
+    )
+}
+
+/// `one_x` for a client of a 1.x `version`, else `two_x`.
+fn by_version(version: KmipVersion, one_x: ResultReason, two_x: ResultReason) -> ResultReason {
+    if version.is_1x() { one_x } else { two_x }
+}
+
 fn rekeyed_uid(r: &ResponseBatchItem) -> String {
     match &r.response_payload {
         Some(ResponsePayload::ReKey(k)) => k.unique_identifier.clone(),
@@ -4338,12 +4359,7 @@ fn rekey_replaces_a_key_in_every_version() {
         assert_eq!(found.unique_identifier, vec![new.clone()], "{v}");
 
         // A second generation counts on from the first.
-        let newer = rekeyed_uid(&one(
-            &kms,
-            v,
-            Operation::ReKey,
-            rekey_req(v, Some(&new), None, vec![]),
-        ));
+        let newer = rekeyed_uid(&rekey(&kms, v, Some(&new), None, vec![]));
         if v == KmipVersion::V2_1 {
             assert_eq!(
                 values_of(&all_attributes(&kms, v, &newer), Tag::RotateGeneration),
@@ -4380,12 +4396,7 @@ fn rekey_with_an_offset_moves_the_dates() {
                 ],
             ),
         ));
-        let r = one(
-            &kms,
-            v,
-            Operation::ReKey,
-            rekey_req(v, Some(&dated), Some(3600), vec![]),
-        );
+        let r = rekey(&kms, v, Some(&dated), Some(3600), vec![]);
         let new = rekeyed_uid(&r);
         let attrs = all_attributes(&kms, v, &new);
         let moved = NOW + 3600 - (NOW - 100);
@@ -4436,18 +4447,16 @@ fn rekey_with_an_offset_moves_the_dates() {
                 vec![Attribute::DeactivationDate(DateTime(NOW + 1000))],
             ),
         ));
-        let r = one(
-            &kms,
-            v,
-            Operation::ReKey,
-            rekey_req(v, Some(&undated), Some(60), vec![]),
+        let r = rekey(&kms, v, Some(&undated), Some(60), vec![]);
+        refused(
+            r,
+            by_version(
+                v,
+                ResultReason::IllegalOperation,
+                ResultReason::InvalidField,
+            ),
+            "nothing to move the Deactivation Date by",
         );
-        let want = if v.is_1x() {
-            ResultReason::IllegalOperation
-        } else {
-            ResultReason::InvalidField
-        };
-        refused(r, want, "nothing to move the Deactivation Date by");
         // Refused, it changed nothing: the name is still the existing key's.
         assert_eq!(
             values_of(&all_attributes(&kms, v, &undated), Tag::Name).len(),
@@ -4455,12 +4464,7 @@ fn rekey_with_an_offset_moves_the_dates() {
         );
 
         let plain = create_key(&kms, v, 128, "plain");
-        let r = one(
-            &kms,
-            v,
-            Operation::ReKey,
-            rekey_req(v, Some(&plain), Some(60), vec![]),
-        );
+        let r = rekey(&kms, v, Some(&plain), Some(60), vec![]);
         let attrs = all_attributes(&kms, v, &rekeyed_uid(&r));
         assert_eq!(
             values_of(&attrs, Tag::ActivationDate),
@@ -4487,18 +4491,16 @@ fn rekey_refusals_attributes_usage_limits_and_owner() {
             register_key(v, password(vec![7; 16]), vec![]),
         );
         let secret = created_uid_of_register(&r);
-        let r = one(
-            &kms,
-            v,
-            Operation::ReKey,
-            rekey_req(v, Some(&secret), None, vec![]),
+        let r = rekey(&kms, v, Some(&secret), None, vec![]);
+        refused(
+            r,
+            by_version(
+                v,
+                ResultReason::PermissionDenied,
+                ResultReason::InvalidObjectType,
+            ),
+            "Secret Data",
         );
-        let want = if v.is_1x() {
-            ResultReason::PermissionDenied
-        } else {
-            ResultReason::InvalidObjectType
-        };
-        refused(r, want, "Secret Data");
 
         let gone = create_key(&kms, v, 128, "gone");
         let r = one(
@@ -4508,26 +4510,15 @@ fn rekey_refusals_attributes_usage_limits_and_owner() {
             RequestPayload::Destroy(uid_req(Some(&gone))),
         );
         assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
-        let r = one(
-            &kms,
-            v,
-            Operation::ReKey,
-            rekey_req(v, Some(&gone), None, vec![]),
-        );
+        let r = rekey(&kms, v, Some(&gone), None, vec![]);
         refused(r, ResultReason::KeyValueNotPresent, "destroyed");
 
-        let r = one(
-            &kms,
-            v,
-            Operation::ReKey,
-            rekey_req(v, Some("nothing"), None, vec![]),
+        let r = rekey(&kms, v, Some("nothing"), None, vec![]);
+        refused(
+            r,
+            by_version(v, ResultReason::ItemNotFound, ResultReason::ObjectNotFound),
+            "unknown",
         );
-        let want = if v.is_1x() {
-            ResultReason::ItemNotFound
-        } else {
-            ResultReason::ObjectNotFound
-        };
-        refused(r, want, "unknown");
 
         let key = create_key(&kms, v, 128, "alices");
         let r = send(
@@ -4545,11 +4536,12 @@ fn rekey_refusals_attributes_usage_limits_and_owner() {
             "bob",
         );
 
-        let r = one(
+        let r = rekey(
             &kms,
             v,
-            Operation::ReKey,
-            rekey_req(v, Some(&key), None, vec![Attribute::State(State::Active)]),
+            Some(&key),
+            None,
+            vec![Attribute::State(State::Active)],
         );
         refused(r, ResultReason::InvalidField, "State is the server's");
 
@@ -4603,12 +4595,7 @@ fn rekey_refusals_attributes_usage_limits_and_owner() {
             encrypt_req(&limited, ecb, &[0; 16], None),
         );
         assert_eq!(r.result_status, ResultStatus::Success, "{r:?}");
-        let r = one(
-            &kms,
-            v,
-            Operation::ReKey,
-            rekey_req(v, Some(&limited), None, vec![]),
-        );
+        let r = rekey(&kms, v, Some(&limited), None, vec![]);
         let replacement = rekeyed_uid(&r);
         assert_eq!(
             attribute_of(&kms, v, &replacement, Tag::UsageLimits, "Usage Limits"),
