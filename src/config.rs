@@ -52,7 +52,8 @@ impl Default for Config {
 pub struct LifecycleConfig {
     /// How often the states that reached dates bring about (an Activation Date come, a
     /// Deactivation Date passed) are stored, so that Locate by State sees them (operations on
-    /// an object see them at once). At least 1. Default 1.
+    /// an object see them at once), and keys whose automatic rotation is due are re-keyed.
+    /// At least 1. Default 1.
     pub date_sweep_secs: u64,
 }
 

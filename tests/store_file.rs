@@ -504,3 +504,127 @@ fn a_tampered_audit_log_fails_verification() {
     assert!(err.to_string().contains("audit"), "{err}");
     assert!(!s.dir.path().join("b.redb.partial").exists());
 }
+
+/// A schema 3 store, whose `due` index leaves out automatic rotations, is migrated when
+/// opened (the index rebuilt), after which the date sweep finds the keys whose Rotate
+/// Interval is reached and rotates them: each replacement is stored with its name, each
+/// replaced key loses its name, and nothing is left due. Schema 3 is made from a schema 4
+/// store by writing its `due` entries the way schema 3 did (dates only).
+#[test]
+fn a_schema_3_store_is_migrated_and_its_due_rotations_are_made() {
+    use kmipd::kmip::attributes::{Attribute, Name};
+    use kmipd::kmip::codec::{DateTime, Interval};
+    use kmipd::kmip::{NameType, State};
+    use kmipd::store::redb::schema::{INDEX, META, META_SCHEMA_VERSION, due_key};
+    use redb::ReadableTable;
+    const T0: i64 = 1_700_000_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let due_by = |store: &RedbStore, t: i64| {
+        let mut found = store
+            .locate(&Query {
+                filters: vec![Filter::DueBy(t)],
+                ..Query::default()
+            })
+            .expect("locate")
+            .unique_identifiers;
+        found.sort();
+        found
+    };
+    let by_name = |store: &RedbStore, name: &str| {
+        store
+            .locate(&Query {
+                filters: vec![Filter::Name(name.into())],
+                ..Query::default()
+            })
+            .expect("locate")
+            .unique_identifiers
+    };
+    let mut seqs = Vec::new();
+    {
+        let (store, _, _) = open(dir.path());
+        for i in 0..10u32 {
+            let mut o = symmetric(&format!("k{i}"), &format!("key-{i}"), "g", key_bytes(i));
+            if i % 2 == 0 {
+                // Rotated automatically every 100 s after its Initial Date (T0).
+                o.attributes.push(Attribute::RotateAutomatic(true));
+                o.attributes.push(Attribute::RotateInterval(Interval(100)));
+                o.attributes.push(Attribute::ActivationDate(DateTime(T0)));
+            } else {
+                o.attributes
+                    .push(Attribute::DeactivationDate(DateTime(T0 + 1_000_000)));
+            }
+            seqs.push(store_common::put(&store, o));
+        }
+        assert_eq!(due_by(&store, T0 + 100), ["k0", "k2", "k4", "k6", "k8"]);
+    }
+    let path = admin::db_path(&dir.path().join("data"));
+    {
+        let db = redb::Database::create(&path).expect("open");
+        let txn = db.begin_write().expect("write");
+        {
+            let mut index = txn.open_table(INDEX).expect("index");
+            let due: Vec<Vec<u8>> = index
+                .iter()
+                .expect("iter")
+                .map(|e| e.expect("entry").0.value().to_vec())
+                .filter(|k| k[0] == 13)
+                .collect();
+            assert_eq!(due.len(), 10);
+            for k in due {
+                index.remove(k.as_slice()).expect("remove");
+            }
+            // Schema 3's entries: the Deactivation Dates of the odd keys only.
+            for (i, seq) in seqs.iter().enumerate() {
+                if i % 2 == 1 {
+                    index
+                        .insert(due_key(T0 + 1_000_000, *seq).as_slice(), ())
+                        .expect("insert");
+                }
+            }
+            txn.open_table(META)
+                .expect("meta")
+                .insert(META_SCHEMA_VERSION, 3u32.to_be_bytes().as_slice())
+                .expect("insert");
+        }
+        txn.commit().expect("commit");
+    }
+    let (store, _, _) = open(dir.path());
+    assert_eq!(due_by(&store, T0 + 100), ["k0", "k2", "k4", "k6", "k8"]);
+    assert_eq!(due_by(&store, i64::MAX).len(), 10);
+    let store: Arc<RedbStore> = Arc::new(store);
+    let kms = kmipd::ops::Kms::new(store.clone());
+    assert_eq!(kms.sweep_dates(T0 + 99).expect("sweep"), 0);
+    assert_eq!(kms.sweep_dates(T0 + 100).expect("sweep"), 5);
+    assert!(due_by(&store, T0 + 100).is_empty(), "nothing left due");
+    for i in (0..10).step_by(2) {
+        let named = by_name(&store, &format!("key-{i}"));
+        assert_eq!(named.len(), 1);
+        assert_ne!(
+            named[0],
+            format!("k{i}"),
+            "the name moved to the replacement"
+        );
+        let replacement = store.get(&named[0]).expect("get").expect("stored");
+        assert_eq!(
+            replacement.state(),
+            State::Active,
+            "its Activation Date copied: Active"
+        );
+        assert!(replacement.object.is_some());
+        let replaced = store.get(&format!("k{i}")).expect("get").expect("stored");
+        assert!(replaced.object.is_some(), "the replaced key keeps its material");
+        assert_eq!(replaced.state(), State::Active, "and its state");
+        assert!(
+            !replaced.attributes.iter().any(|a| matches!(
+                a,
+                Attribute::Name(Name {
+                    name_type: NameType::UninterpretedTextString,
+                    ..
+                })
+            )),
+            "{replaced:?}"
+        );
+    }
+    // The replacements come due an interval after their own Initial Date.
+    assert_eq!(due_by(&store, T0 + 200).len(), 5);
+}

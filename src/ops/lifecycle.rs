@@ -246,12 +246,16 @@ const SWEEP_PAGES: usize = 100;
 
 impl super::Kms {
     /// Stores the state changes that dates reached by `now` bring about ([`follow_clock`]),
-    /// for the objects the store's `due` index lists ([`Filter::DueBy`]: no scan of all
-    /// objects). Each change is committed on its own, with an audit record naming
-    /// [`SERVER_PRINCIPAL`] and the date reached; a page of them shares one group commit. An
-    /// object a client changed meanwhile is left for the next sweep (an operation on it
-    /// applies its dates anyway). Returns how many objects changed. Blocks: call off the
-    /// async threads.
+    /// and rotates the keys whose automatic rotation is due ([`crate::store::rotation_due`]:
+    /// Rotate Automatic True, Initial Date + Rotate Interval reached; 2.1 §4.48) the way a
+    /// Re-key with the key's Rotate Offset would ([`super::rekey::replace`]), for the objects
+    /// the store's `due` index lists ([`Filter::DueBy`]: no scan of all objects). Each
+    /// object's change (with its replacement, when rotated) is committed on its own, with an
+    /// audit record naming [`SERVER_PRINCIPAL`] and what came due; a page of them shares one
+    /// group commit. An object a client changed meanwhile is left for the next sweep (an
+    /// operation on it applies its dates anyway). A key that cannot be rotated (not an AES
+    /// key of a length Create makes) is logged and left as it is, and tried again at the
+    /// next sweep. Returns how many objects changed. Blocks: call off the async threads.
     pub fn sweep_dates(&self, now: i64) -> Result<usize, StoreError> {
         let query = Query {
             filters: vec![Filter::DueBy(now)],
@@ -267,31 +271,61 @@ impl super::Kms {
                     continue;
                 };
                 let before = object.state();
-                if !follow_clock(&mut object.attributes, now) {
-                    continue;
-                }
-                let event = AuditEvent {
+                let event = |operation: &str, uids: Vec<String>| AuditEvent {
                     time: now,
                     principal: SERVER_PRINCIPAL.into(),
-                    operation: if before == State::PreActive {
-                        "State change: Activation Date reached"
-                    } else {
-                        "State change: Deactivation Date reached"
-                    }
-                    .into(),
-                    unique_identifiers: vec![uid.clone()],
+                    operation: operation.into(),
+                    unique_identifiers: uids,
                     result_status: "Success".into(),
                     result_reason: None,
                     client_correlation_value: None,
                     server_correlation_value: None,
                 };
-                let writes = WriteSet {
-                    writes: vec![Write::Put {
+                let mut events = Vec::new();
+                if follow_clock(&mut object.attributes, now) {
+                    events.push(event(
+                        if before == State::PreActive {
+                            "State change: Activation Date reached"
+                        } else {
+                            "State change: Deactivation Date reached"
+                        },
+                        vec![uid.clone()],
+                    ));
+                }
+                let mut writes = Vec::new();
+                if crate::store::rotation_due(&object.attributes).is_some_and(|t| t <= now) {
+                    let offset = object.attributes.iter().find_map(|a| match a {
+                        Attribute::RotateOffset(o) => Some(o.0),
+                        _ => None,
+                    });
+                    match super::rekey::replace(&mut object, offset, Vec::new(), now) {
+                        Ok(replacement) => {
+                            events.push(event(
+                                "Re-key: Rotate Interval reached",
+                                vec![replacement.unique_identifier.clone(), uid.clone()],
+                            ));
+                            writes.push(Write::Put {
+                                expect: Expect::Absent,
+                                object: replacement,
+                            });
+                        }
+                        Err(e) => tracing::warn!(
+                            unique_identifier = %uid, error = %e.message,
+                            "automatic rotation is due but the key cannot be re-keyed; left as it is"
+                        ),
+                    }
+                }
+                if events.is_empty() {
+                    continue;
+                }
+                writes.insert(
+                    0,
+                    Write::Put {
                         expect: Expect::Revision(object.revision),
                         object,
-                    }],
-                };
-                waits.push(self.store.submit_audited(writes, vec![event])?);
+                    },
+                );
+                waits.push(self.store.submit_audited(WriteSet { writes }, events)?);
             }
             let mut committed = 0;
             for wait in waits {

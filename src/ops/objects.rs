@@ -33,6 +33,9 @@ pub(super) fn server_only(a: &Attribute) -> bool {
             | Attribute::NeverExtractable(_)
             | Attribute::ShortUniqueIdentifier(_)
             | Attribute::ProtectionStorageMask(_)
+            | Attribute::RotateDate(_)
+            | Attribute::RotateGeneration(_)
+            | Attribute::RotateLatest(_)
     )
 }
 

@@ -38,17 +38,11 @@ use crate::kmip::*;
 use crate::store::ManagedObject;
 
 /// Whether an attribute of the existing key is copied to its replacement (before the
-/// request's own attributes are applied): not the ones the server sets for every new object,
-/// nor the ones Re-key sets itself.
+/// request's own attributes are applied): not the ones the server sets (Rotate Generation,
+/// Rotate Latest and Rotate Date among them), nor Link and Random Number Generator, which
+/// Re-key sets itself.
 fn copied(a: &Attribute) -> bool {
-    !server_only(a)
-        && !matches!(
-            a,
-            Attribute::Link(_)
-                | Attribute::RandomNumberGenerator(_)
-                | Attribute::RotateGeneration(_)
-                | Attribute::RotateLatest(_)
-        )
+    !server_only(a) && !matches!(a, Attribute::Link(_) | Attribute::RandomNumberGenerator(_))
 }
 
 /// The date of the single-valued attribute whose tag `tag` is, if set.
@@ -104,6 +98,109 @@ fn apply_offset(attributes: &mut Vec<Attribute>, offset: u32, now: i64) -> Resul
     Ok(())
 }
 
+/// Makes the replacement of the symmetric key `existing` (see the module documentation) at
+/// `now`, with the Offset and the attributes asked for, and changes `existing` as replaced
+/// (names moved, links, Rotate Latest, Rotate Date, Last Change Date): the caller writes
+/// both, in one write set. Used by the Re-key operation and by automatic rotation
+/// ([`super::Kms::sweep_dates`]).
+pub(super) fn replace(
+    existing: &mut ManagedObject,
+    offset: Option<u32>,
+    asked: Vec<Attribute>,
+    now: i64,
+) -> Result<ManagedObject, OpError> {
+    // The Re-key operation answers these with the reasons of the client's version first.
+    if existing.object_type != ObjectType::SymmetricKey || existing.object.is_none() {
+        return Err(OpError::new(
+            ResultReason::InvalidObjectType,
+            format!(
+                "only a symmetric key with its key material is re-keyed, not {:?} {}",
+                existing.object_type, existing.unique_identifier
+            ),
+        ));
+    }
+    if let Some(bad) = asked.iter().find(|a| server_only(a)) {
+        return Err(OpError::new(
+            ResultReason::InvalidField,
+            format!("attribute {:?} is set by the server", bad.tag()),
+        ));
+    }
+    if offset.is_some()
+        && asked.iter().any(|a| {
+            matches!(
+                a,
+                Attribute::ActivationDate(_)
+                    | Attribute::ProcessStartDate(_)
+                    | Attribute::ProtectStopDate(_)
+                    | Attribute::DeactivationDate(_)
+            )
+        })
+    {
+        // 1.4 Table 331.
+        return Err(OpError::new(
+            ResultReason::InvalidMessage,
+            "an Offset may not come with an Activation, Process Start, Protect Stop or \
+             Deactivation Date",
+        ));
+    }
+    let mut attributes: Vec<Attribute> = existing
+        .attributes
+        .iter()
+        .filter(|a| copied(a))
+        .cloned()
+        .collect();
+    if let Some(offset) = offset {
+        apply_offset(&mut attributes, offset, now)?;
+    }
+    // The request's attributes replace the copied ones of the same kind.
+    attributes.retain(|a| !asked.iter().any(|b| b.tag() == a.tag()));
+    attributes.extend(asked);
+    let (algorithm, length) = aes_key(&attributes, "Re-key")?;
+    let generation = find(&existing.attributes, |a| match a {
+        Attribute::RotateGeneration(g) => Some(*g),
+        _ => None,
+    })
+    .unwrap_or(0);
+
+    let bytes = crate::crypto::random_bytes(length as usize / 8)
+        .map_err(|_| OpError::new(ResultReason::CryptographicFailure, "key generation failed"))?;
+    let new_uid = new_unique_identifier()?;
+    let mut new_attributes = initial_attributes(
+        &new_uid,
+        ObjectType::SymmetricKey,
+        attributes,
+        Some(sha256_digest(&bytes, KeyFormatType::Raw)),
+        now,
+        Operation::ReKey,
+    )?;
+    new_attributes.push(Attribute::Link(Link {
+        link_type: LinkType::ReplacedObjectLink,
+        linked_object_identifier: existing.unique_identifier.clone(),
+    }));
+    new_attributes.push(Attribute::RotateGeneration(generation.saturating_add(1)));
+    new_attributes.push(Attribute::RotateLatest(true));
+    let replacement = ManagedObject {
+        unique_identifier: new_uid.clone(),
+        object_type: ObjectType::SymmetricKey,
+        owner: existing.owner.clone(),
+        attributes: new_attributes,
+        object: Some(symmetric_key(algorithm, bytes)),
+        revision: 0,
+    };
+
+    existing
+        .attributes
+        .retain(|a| !matches!(a, Attribute::Name(_) | Attribute::RotateLatest(_)));
+    existing.attributes.push(Attribute::Link(Link {
+        link_type: LinkType::ReplacementObjectLink,
+        linked_object_identifier: new_uid.clone(),
+    }));
+    existing.attributes.push(Attribute::RotateLatest(false));
+    super::lifecycle::set(existing, Attribute::RotateDate(DateTime(now)));
+    super::lifecycle::set(existing, Attribute::LastChangeDate(DateTime(now)));
+    Ok(replacement)
+}
+
 /// 2.1 §6.1.46 Re-key: see the module documentation.
 pub fn rekey(request: &RekeyRequest, ctx: &mut OpCtx<'_, '_>) -> Result<RekeyResponse, OpError> {
     no_templates(request.template_attribute.as_ref())?;
@@ -137,87 +234,15 @@ pub fn rekey(request: &RekeyRequest, ctx: &mut OpCtx<'_, '_>) -> Result<RekeyRes
             format!("object {uid} has been destroyed"),
         ));
     }
-    let asked = request.attributes();
-    if let Some(bad) = asked.iter().find(|a| server_only(a)) {
-        return Err(OpError::new(
-            ResultReason::InvalidField,
-            format!("attribute {:?} is set by the server", bad.tag()),
-        ));
-    }
-    if request.offset.is_some()
-        && asked.iter().any(|a| {
-            matches!(
-                a,
-                Attribute::ActivationDate(_)
-                    | Attribute::ProcessStartDate(_)
-                    | Attribute::ProtectStopDate(_)
-                    | Attribute::DeactivationDate(_)
-            )
-        })
-    {
-        // 1.4 Table 331.
-        return Err(OpError::new(
-            ResultReason::InvalidMessage,
-            "an Offset may not come with an Activation, Process Start, Protect Stop or \
-             Deactivation Date",
-        ));
-    }
-    let mut attributes: Vec<Attribute> = existing
-        .attributes
-        .iter()
-        .filter(|a| copied(a))
-        .cloned()
-        .collect();
-    if let Some(offset) = &request.offset {
-        apply_offset(&mut attributes, offset.0, ctx.now)?;
-    }
-    // The request's attributes replace the copied ones of the same kind.
-    attributes.retain(|a| !asked.iter().any(|b| b.tag() == a.tag()));
-    attributes.extend(asked);
-    let (algorithm, length) = aes_key(&attributes, "Re-key")?;
-    let generation = find(&existing.attributes, |a| match a {
-        Attribute::RotateGeneration(g) => Some(*g),
-        _ => None,
-    })
-    .unwrap_or(0);
-
-    let bytes = crate::crypto::random_bytes(length as usize / 8)
-        .map_err(|_| OpError::new(ResultReason::CryptographicFailure, "key generation failed"))?;
-    let new_uid = new_unique_identifier()?;
-    let mut new_attributes = initial_attributes(
-        &new_uid,
-        ObjectType::SymmetricKey,
-        attributes,
-        Some(sha256_digest(&bytes, KeyFormatType::Raw)),
+    let replacement = replace(
+        &mut existing,
+        request.offset.map(|o| o.0),
+        request.attributes(),
         ctx.now,
-        Operation::ReKey,
     )?;
-    new_attributes.push(Attribute::Link(Link {
-        link_type: LinkType::ReplacedObjectLink,
-        linked_object_identifier: uid.clone(),
-    }));
-    new_attributes.push(Attribute::RotateGeneration(generation.saturating_add(1)));
-    new_attributes.push(Attribute::RotateLatest(true));
-    ctx.txn.put_new(ManagedObject {
-        unique_identifier: new_uid.clone(),
-        object_type: ObjectType::SymmetricKey,
-        owner: existing.owner.clone(),
-        attributes: new_attributes,
-        object: Some(symmetric_key(algorithm, bytes)),
-        revision: 0,
-    })?;
-
-    existing
-        .attributes
-        .retain(|a| !matches!(a, Attribute::Name(_) | Attribute::RotateLatest(_)));
-    existing.attributes.push(Attribute::Link(Link {
-        link_type: LinkType::ReplacementObjectLink,
-        linked_object_identifier: new_uid.clone(),
-    }));
-    existing.attributes.push(Attribute::RotateLatest(false));
-    super::lifecycle::set(&mut existing, Attribute::LastChangeDate(DateTime(ctx.now)));
+    let new_uid = replacement.unique_identifier.clone();
+    ctx.txn.put_new(replacement)?;
     ctx.txn.put(existing)?;
-
     ctx.id_placeholder = Some(new_uid.clone());
     Ok(RekeyResponse {
         unique_identifier: new_uid,

@@ -4692,3 +4692,138 @@ fn rekey_in_a_batch_with_the_id_placeholder_undo_and_audit() {
     assert_eq!(rekeys[1].unique_identifiers.len(), 2);
     assert_eq!(rekeys[1].unique_identifiers[1], new);
 }
+
+/// Automatic rotation (2.1 §4.48, §4.51, §4.54): a key with Rotate Automatic True is re-keyed
+/// by the date sweep once Initial Date + Rotate Interval is reached, with its Rotate Offset
+/// (the replacement waits Pre-Active that long), and the replacement is rotated in its turn
+/// an interval after its own Initial Date; the replaced key is not rotated again, nor is a
+/// Deactivated key; the audit log names the server and both keys; the rotation attributes
+/// the server sets are refused from a client.
+#[test]
+fn the_date_sweep_rotates_keys_whose_rotate_interval_is_reached() {
+    let store = Arc::new(MemoryStore::new());
+    let kms = Kms::new(store.clone());
+    let v = KmipVersion::V2_1;
+    let rotation = vec![
+        Attribute::RotateAutomatic(true),
+        Attribute::RotateInterval(crate::kmip::codec::Interval(3600)),
+        Attribute::RotateOffset(crate::kmip::codec::Interval(60)),
+        Attribute::ActivationDate(DateTime(NOW)),
+    ];
+    let both = CryptographicUsageMask::Encrypt | CryptographicUsageMask::Decrypt;
+    let uid = created_uid(&one(
+        &kms,
+        v,
+        Operation::Create,
+        create_with(v, 256, "rotating", both, rotation.clone()),
+    ));
+    // A key that was deactivated before its rotation came due is not rotated.
+    let mut stopped = rotation.clone();
+    stopped.push(Attribute::DeactivationDate(DateTime(NOW + 10)));
+    let stopped = created_uid(&one(
+        &kms,
+        v,
+        Operation::Create,
+        create_with(v, 128, "stopped", both, stopped),
+    ));
+    assert_eq!(
+        kms.sweep_dates(NOW + 3599).unwrap(),
+        1,
+        "only the deactivation"
+    );
+    let named = |name: &str, now: i64| {
+        let mut r = send_at(
+            &kms,
+            &alice(),
+            header(v, 1),
+            vec![item(
+                Operation::Locate,
+                RequestPayload::Locate(locate_req(vec![Attribute::Name(Name {
+                    name_value: name.into(),
+                    name_type: NameType::UninterpretedTextString,
+                })])),
+            )],
+            now,
+        );
+        let Some(ResponsePayload::Locate(l)) = r.batch_item.remove(0).response_payload else {
+            panic!("{r:?}")
+        };
+        l.unique_identifier
+    };
+    assert_eq!(named("rotating", NOW + 3599), vec![uid.clone()]);
+
+    assert_eq!(kms.sweep_dates(NOW + 3600).unwrap(), 1);
+    assert_eq!(
+        kms.sweep_dates(NOW + 3600).unwrap(),
+        0,
+        "nothing left to do"
+    );
+    let found = named("rotating", NOW + 3600);
+    assert_eq!(found.len(), 1);
+    let second = found[0].clone();
+    assert_ne!(second, uid);
+    let attrs = all_attributes(&kms, v, &second);
+    for want in [
+        Attribute::InitialDate(DateTime(NOW + 3600)),
+        Attribute::ActivationDate(DateTime(NOW + 3660)),
+        Attribute::State(State::PreActive),
+        Attribute::RotateAutomatic(true),
+        Attribute::RotateGeneration(1),
+        Attribute::RotateLatest(true),
+        link(LinkType::ReplacedObjectLink, &uid),
+    ] {
+        assert!(attrs.contains(&want), "{want:?} in {attrs:?}");
+    }
+    let old = all_attributes(&kms, v, &uid);
+    for want in [
+        Attribute::RotateLatest(false),
+        Attribute::RotateDate(DateTime(NOW + 3600)),
+        Attribute::State(State::Active),
+        link(LinkType::ReplacementObjectLink, &second),
+    ] {
+        assert!(old.contains(&want), "{want:?} in {old:?}");
+    }
+    assert!(
+        values_of(&all_attributes(&kms, v, &stopped), Tag::Link).is_empty(),
+        "the Deactivated key was not rotated"
+    );
+
+    // The replacement's own interval counts from its Initial Date.
+    assert_eq!(
+        kms.sweep_dates(NOW + 7199).unwrap(),
+        1,
+        "its activation only"
+    );
+    assert_eq!(kms.sweep_dates(NOW + 7200).unwrap(), 1);
+    let third = named("rotating", NOW + 7200);
+    assert_eq!(third.len(), 1);
+    assert_ne!(third[0], second);
+    assert!(all_attributes(&kms, v, &third[0]).contains(&Attribute::RotateGeneration(2)));
+    assert_eq!(kms.sweep_dates(NOW + 7200).unwrap(), 0);
+
+    let rotations: Vec<_> = audit_log(&store)
+        .into_iter()
+        .filter(|e| e.operation == "Re-key: Rotate Interval reached")
+        .collect();
+    assert_eq!(rotations.len(), 2);
+    assert_eq!(rotations[0].principal, super::lifecycle::SERVER_PRINCIPAL);
+    assert_eq!(
+        rotations[0].unique_identifiers,
+        vec![second.clone(), uid.clone()]
+    );
+    assert_eq!(rotations[0].time, NOW + 3600);
+
+    for server_set in [
+        Attribute::RotateGeneration(5),
+        Attribute::RotateLatest(true),
+        Attribute::RotateDate(DateTime(NOW)),
+    ] {
+        let r = one(
+            &kms,
+            v,
+            Operation::Create,
+            create_with(v, 128, "asks", both, vec![server_set]),
+        );
+        refused(r, ResultReason::InvalidField, "set by the server");
+    }
+}

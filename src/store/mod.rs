@@ -176,16 +176,26 @@ pub enum Filter {
         from: i64,
         to: i64,
     },
-    /// Objects whose state, as stored, a date reached by this time changes ([`due`]): what
-    /// the server's date sweep looks for.
+    /// Objects the server has something to do to by this time ([`due`]): a date reached that
+    /// changes the state as stored, or an automatic rotation. What the server's date sweep
+    /// looks for.
     DueBy(i64),
+}
+
+/// When the server next has something to do to the object of its own accord: the earlier of
+/// [`date_due`] and [`rotation_due`]; `None` when nothing will come due.
+pub fn due(attributes: &[Attribute]) -> Option<i64> {
+    match (date_due(attributes), rotation_due(attributes)) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// When the object's dates next change its stored state (2.1 §4.57, transitions 4 and 6): its
 /// Activation Date while it is Pre-Active, its Deactivation Date while it is Active; `None`
 /// when no date will. (A Pre-Active object's Deactivation Date counts only once it is
-/// Active.)
-pub fn due(attributes: &[Attribute]) -> Option<i64> {
+/// Active.) What schema 3 stores indexed as due.
+pub fn date_due(attributes: &[Attribute]) -> Option<i64> {
     let mut state = None;
     let (mut activation, mut deactivation) = (None, None);
     for a in attributes {
@@ -199,6 +209,34 @@ pub fn due(attributes: &[Attribute]) -> Option<i64> {
     match state.unwrap_or(State::PreActive) {
         State::PreActive => activation,
         State::Active => deactivation,
+        _ => None,
+    }
+}
+
+/// When the server rotates the object automatically (2.1 §4.48, §4.51): its Initial Date
+/// plus its Rotate Interval, when Rotate Automatic is True and the object is Pre-Active or
+/// Active and has not been replaced yet (Rotate Latest not False); `None` otherwise.
+pub fn rotation_due(attributes: &[Attribute]) -> Option<i64> {
+    let (mut state, mut automatic, mut latest) = (None, false, true);
+    let (mut initial, mut interval) = (None, None);
+    for a in attributes {
+        match a {
+            Attribute::State(s) if state.is_none() => state = Some(*s),
+            Attribute::RotateAutomatic(b) => automatic = *b,
+            Attribute::RotateLatest(b) => latest = *b,
+            Attribute::InitialDate(d) if initial.is_none() => initial = Some(d.0),
+            Attribute::RotateInterval(i) if interval.is_none() => interval = Some(i.0),
+            _ => {}
+        }
+    }
+    let live = matches!(
+        state.unwrap_or(State::PreActive),
+        State::PreActive | State::Active
+    );
+    match (automatic && latest && live, initial, interval) {
+        (true, Some(initial), Some(interval)) if interval > 0 => {
+            Some(initial.saturating_add(i64::from(interval)))
+        }
         _ => None,
     }
 }

@@ -184,7 +184,19 @@ fn migrate(db: &Database, from: u32) -> Result<(), StoreError> {
     {
         let objects = txn.open_table(schema::OBJECTS).map_err(storage)?;
         let mut index = txn.open_table(schema::INDEX).map_err(storage)?;
-        if from < 3 {
+        if from < 4 {
+            // The `due` index is rebuilt: schema 2 has none, schema 3's leaves out automatic
+            // rotations.
+            let due = schema::Index::Due.prefix();
+            let stale: Vec<Vec<u8>> = redb::ReadableTable::range(&index, due.as_slice()..)
+                .map_err(storage)?
+                .map(|e| e.map(|(k, _)| k.value().to_vec()))
+                .take_while(|k| k.as_ref().map_or(true, |k| k.starts_with(&due)))
+                .collect::<Result<_, _>>()
+                .map_err(storage)?;
+            for k in stale {
+                index.remove(k.as_slice()).map_err(storage)?;
+            }
             for row in redb::ReadableTable::iter(&objects).map_err(storage)? {
                 let (_, value) = row.map_err(storage)?;
                 let record = Record::from_bytes(value.value())?;

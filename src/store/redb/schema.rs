@@ -12,9 +12,10 @@ use crate::store::memory::vendor_value_bytes;
 use crate::store::{Filter, StoreError};
 
 /// The schema this build writes. Opening a file with a higher version is refused.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 /// The oldest schema this build migrates at open (`redb::migrate`). Schema 2 lacks only the
-/// `due` index.
+/// `due` index; schema 3's `due` index leaves out automatic rotations
+/// ([`crate::store::rotation_due`]).
 pub const OLDEST_MIGRATABLE: u32 = 2;
 
 /// `meta`: schema version, next creation sequence, store key rotation progress.
@@ -82,7 +83,7 @@ impl Index {
     }
 
     /// A key prefix of this index: its id byte, then the value fields.
-    fn prefix(self) -> Vec<u8> {
+    pub fn prefix(self) -> Vec<u8> {
         let mut v = Vec::with_capacity(32);
         v.push(self.id());
         v
