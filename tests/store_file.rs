@@ -612,7 +612,10 @@ fn a_schema_3_store_is_migrated_and_its_due_rotations_are_made() {
         );
         assert!(replacement.object.is_some());
         let replaced = store.get(&format!("k{i}")).expect("get").expect("stored");
-        assert!(replaced.object.is_some(), "the replaced key keeps its material");
+        assert!(
+            replaced.object.is_some(),
+            "the replaced key keeps its material"
+        );
         assert_eq!(replaced.state(), State::Active, "and its state");
         assert!(
             !replaced.attributes.iter().any(|a| matches!(

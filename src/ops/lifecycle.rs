@@ -253,9 +253,10 @@ impl super::Kms {
     /// object's change (with its replacement, when rotated) is committed on its own, with an
     /// audit record naming [`SERVER_PRINCIPAL`] and what came due; a page of them shares one
     /// group commit. An object a client changed meanwhile is left for the next sweep (an
-    /// operation on it applies its dates anyway). A key that cannot be rotated (not an AES
-    /// key of a length Create makes) is logged and left as it is, and tried again at the
-    /// next sweep. Returns how many objects changed. Blocks: call off the async threads.
+    /// operation on it applies its dates anyway). An object that cannot be rotated (not an
+    /// AES key of a length Create makes) gets Rotate Automatic False (the server's to change,
+    /// §4.48), a warning in the log and a failed audit record, once. Returns how many objects
+    /// changed. Blocks: call off the async threads.
     pub fn sweep_dates(&self, now: i64) -> Result<usize, StoreError> {
         let query = Query {
             filters: vec![Filter::DueBy(now)],
@@ -271,16 +272,24 @@ impl super::Kms {
                     continue;
                 };
                 let before = object.state();
-                let event = |operation: &str, uids: Vec<String>| AuditEvent {
-                    time: now,
-                    principal: SERVER_PRINCIPAL.into(),
-                    operation: operation.into(),
-                    unique_identifiers: uids,
-                    result_status: "Success".into(),
-                    result_reason: None,
-                    client_correlation_value: None,
-                    server_correlation_value: None,
+                let failed = |operation: &str, uids: Vec<String>, reason: Option<ResultReason>| {
+                    let status = match reason {
+                        None => ResultStatus::Success,
+                        Some(_) => ResultStatus::OperationFailed,
+                    };
+                    AuditEvent {
+                        operation: operation.into(),
+                        ..AuditEvent::kmip(
+                            now,
+                            SERVER_PRINCIPAL,
+                            Operation::ReKey,
+                            uids,
+                            status,
+                            reason,
+                        )
+                    }
                 };
+                let event = |operation: &str, uids: Vec<String>| failed(operation, uids, None);
                 let mut events = Vec::new();
                 if follow_clock(&mut object.attributes, now) {
                     events.push(event(
@@ -309,10 +318,22 @@ impl super::Kms {
                                 object: replacement,
                             });
                         }
-                        Err(e) => tracing::warn!(
-                            unique_identifier = %uid, error = %e.message,
-                            "automatic rotation is due but the key cannot be re-keyed; left as it is"
-                        ),
+                        Err(e) => {
+                            // Rotate Automatic is the server's to change (2.1 §4.48): off, so
+                            // the object is not due again, and the failure is on record.
+                            tracing::warn!(
+                                unique_identifier = %uid, error = %e.message,
+                                "automatic rotation is due but the object cannot be re-keyed; \
+                                 its Rotate Automatic is set to False"
+                            );
+                            set(&mut object, Attribute::RotateAutomatic(false));
+                            set(&mut object, Attribute::LastChangeDate(DateTime(now)));
+                            events.push(failed(
+                                "Re-key: Rotate Interval reached",
+                                vec![uid.clone()],
+                                Some(e.reason),
+                            ));
+                        }
                     }
                 }
                 if events.is_empty() {

@@ -4697,8 +4697,9 @@ fn rekey_in_a_batch_with_the_id_placeholder_undo_and_audit() {
 /// by the date sweep once Initial Date + Rotate Interval is reached, with its Rotate Offset
 /// (the replacement waits Pre-Active that long), and the replacement is rotated in its turn
 /// an interval after its own Initial Date; the replaced key is not rotated again, nor is a
-/// Deactivated key; the audit log names the server and both keys; the rotation attributes
-/// the server sets are refused from a client.
+/// Deactivated key; an object that cannot be re-keyed has its Rotate Automatic turned off,
+/// once; the audit log names the server and both keys; the rotation attributes the server
+/// sets are refused from a client.
 #[test]
 fn the_date_sweep_rotates_keys_whose_rotate_interval_is_reached() {
     let store = Arc::new(MemoryStore::new());
@@ -4726,6 +4727,14 @@ fn the_date_sweep_rotates_keys_whose_rotate_interval_is_reached() {
         Operation::Create,
         create_with(v, 128, "stopped", both, stopped),
     ));
+    // Secret Data cannot be re-keyed: when its rotation comes due, the server turns its
+    // Rotate Automatic off (the attribute is the server's to change) and records why.
+    let secret = created_uid_of_register(&one(
+        &kms,
+        v,
+        Operation::Register,
+        register_key(v, password(vec![3; 16]), rotation[..2].to_vec()),
+    ));
     assert_eq!(
         kms.sweep_dates(NOW + 3599).unwrap(),
         1,
@@ -4752,11 +4761,16 @@ fn the_date_sweep_rotates_keys_whose_rotate_interval_is_reached() {
     };
     assert_eq!(named("rotating", NOW + 3599), vec![uid.clone()]);
 
-    assert_eq!(kms.sweep_dates(NOW + 3600).unwrap(), 1);
+    assert_eq!(kms.sweep_dates(NOW + 3600).unwrap(), 2);
     assert_eq!(
         kms.sweep_dates(NOW + 3600).unwrap(),
         0,
         "nothing left to do"
+    );
+    let secret_attrs = all_attributes(&kms, v, &secret);
+    assert!(
+        secret_attrs.contains(&Attribute::RotateAutomatic(false)),
+        "{secret_attrs:?}"
     );
     let found = named("rotating", NOW + 3600);
     assert_eq!(found.len(), 1);
@@ -4805,13 +4819,28 @@ fn the_date_sweep_rotates_keys_whose_rotate_interval_is_reached() {
         .into_iter()
         .filter(|e| e.operation == "Re-key: Rotate Interval reached")
         .collect();
-    assert_eq!(rotations.len(), 2);
-    assert_eq!(rotations[0].principal, super::lifecycle::SERVER_PRINCIPAL);
+    assert_eq!(rotations.len(), 3);
+    let rotated: Vec<_> = rotations
+        .iter()
+        .filter(|e| e.result_status == "Success")
+        .collect();
+    assert_eq!(rotated.len(), 2);
+    assert_eq!(rotated[0].principal, super::lifecycle::SERVER_PRINCIPAL);
     assert_eq!(
-        rotations[0].unique_identifiers,
+        rotated[0].unique_identifiers,
         vec![second.clone(), uid.clone()]
     );
-    assert_eq!(rotations[0].time, NOW + 3600);
+    assert_eq!(rotated[0].time, NOW + 3600);
+    let not_rotated: Vec<_> = rotations
+        .iter()
+        .filter(|e| e.result_status == "Operation Failed")
+        .collect();
+    assert_eq!(not_rotated.len(), 1);
+    assert_eq!(not_rotated[0].unique_identifiers, vec![secret.clone()]);
+    assert_eq!(
+        not_rotated[0].result_reason.as_deref(),
+        Some("Invalid Object Type")
+    );
 
     for server_set in [
         Attribute::RotateGeneration(5),
