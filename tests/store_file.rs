@@ -232,6 +232,41 @@ fn a_newer_schema_is_refused() {
     assert!(err.to_string().contains("newer"), "{err}");
 }
 
+/// Makes the store file at `path` look as schema `version` wrote it: its `due` entries (index
+/// 13, `due_entries` of them) replaced by `older_due`, and that version in `meta`.
+fn as_older_schema(
+    path: &std::path::Path,
+    version: u32,
+    due_entries: usize,
+    older_due: &[Vec<u8>],
+) {
+    use kmipd::store::redb::schema::{INDEX, META, META_SCHEMA_VERSION};
+    use redb::ReadableTable;
+    let db = redb::Database::create(path).expect("open");
+    let txn = db.begin_write().expect("write");
+    {
+        let mut index = txn.open_table(INDEX).expect("index");
+        let due: Vec<Vec<u8>> = index
+            .iter()
+            .expect("iter")
+            .map(|e| e.expect("entry").0.value().to_vec())
+            .filter(|k| k[0] == 13)
+            .collect();
+        assert_eq!(due.len(), due_entries);
+        for k in due {
+            index.remove(k.as_slice()).expect("remove");
+        }
+        for k in older_due {
+            index.insert(k.as_slice(), ()).expect("insert");
+        }
+        txn.open_table(META)
+            .expect("meta")
+            .insert(META_SCHEMA_VERSION, version.to_be_bytes().as_slice())
+            .expect("insert");
+    }
+    txn.commit().expect("commit");
+}
+
 /// A schema 2 store (written before the `due` index) is migrated when opened, and a schema 2
 /// backup restores and is migrated likewise: the objects whose dates will change their state
 /// are found by `Filter::DueBy` afterwards, and nothing else changes. Schema 2 is schema 3 without the index 13 entries, so the test makes one by
@@ -240,8 +275,8 @@ fn a_newer_schema_is_refused() {
 fn a_schema_2_store_is_migrated_at_open() {
     use kmipd::kmip::attributes::Attribute;
     use kmipd::kmip::codec::DateTime;
-    use kmipd::store::redb::schema::{INDEX, META, META_SCHEMA_VERSION, SCHEMA_VERSION};
-    use redb::{ReadableDatabase, ReadableTable};
+    use kmipd::store::redb::schema::{META, META_SCHEMA_VERSION, SCHEMA_VERSION};
+    use redb::ReadableDatabase;
     let dir = tempfile::tempdir().expect("tempdir");
     let due_by = |store: &RedbStore, t: i64| {
         store
@@ -266,28 +301,7 @@ fn a_schema_2_store_is_migrated_at_open() {
         assert_eq!(due_by(&store, 115).len(), 6);
     }
     let path = admin::db_path(&dir.path().join("data"));
-    {
-        let db = redb::Database::create(&path).expect("open");
-        let txn = db.begin_write().expect("write");
-        {
-            let mut index = txn.open_table(INDEX).expect("index");
-            let due: Vec<Vec<u8>> = index
-                .iter()
-                .expect("iter")
-                .map(|e| e.expect("entry").0.value().to_vec())
-                .filter(|k| k[0] == 13)
-                .collect();
-            assert_eq!(due.len(), 10);
-            for k in due {
-                index.remove(k.as_slice()).expect("remove");
-            }
-            txn.open_table(META)
-                .expect("meta")
-                .insert(META_SCHEMA_VERSION, 2u32.to_be_bytes().as_slice())
-                .expect("insert");
-        }
-        txn.commit().expect("commit");
-    }
+    as_older_schema(&path, 2, 10, &[]);
     // A schema 2 backup restores (restore checks the schema it can migrate), and is migrated
     // when its store is opened, like the original below.
     let restored = tempfile::tempdir().expect("tempdir");
@@ -515,8 +529,7 @@ fn a_schema_3_store_is_migrated_and_its_due_rotations_are_made() {
     use kmipd::kmip::attributes::{Attribute, Name};
     use kmipd::kmip::codec::{DateTime, Interval};
     use kmipd::kmip::{NameType, State};
-    use kmipd::store::redb::schema::{INDEX, META, META_SCHEMA_VERSION, due_key};
-    use redb::ReadableTable;
+    use kmipd::store::redb::schema::due_key;
     const T0: i64 = 1_700_000_000;
     let dir = tempfile::tempdir().expect("tempdir");
     let due_by = |store: &RedbStore, t: i64| {
@@ -529,15 +542,6 @@ fn a_schema_3_store_is_migrated_and_its_due_rotations_are_made() {
             .unique_identifiers;
         found.sort();
         found
-    };
-    let by_name = |store: &RedbStore, name: &str| {
-        store
-            .locate(&Query {
-                filters: vec![Filter::Name(name.into())],
-                ..Query::default()
-            })
-            .expect("locate")
-            .unique_identifiers
     };
     let mut seqs = Vec::new();
     {
@@ -558,36 +562,14 @@ fn a_schema_3_store_is_migrated_and_its_due_rotations_are_made() {
         assert_eq!(due_by(&store, T0 + 100), ["k0", "k2", "k4", "k6", "k8"]);
     }
     let path = admin::db_path(&dir.path().join("data"));
-    {
-        let db = redb::Database::create(&path).expect("open");
-        let txn = db.begin_write().expect("write");
-        {
-            let mut index = txn.open_table(INDEX).expect("index");
-            let due: Vec<Vec<u8>> = index
-                .iter()
-                .expect("iter")
-                .map(|e| e.expect("entry").0.value().to_vec())
-                .filter(|k| k[0] == 13)
-                .collect();
-            assert_eq!(due.len(), 10);
-            for k in due {
-                index.remove(k.as_slice()).expect("remove");
-            }
-            // Schema 3's entries: the Deactivation Dates of the odd keys only.
-            for (i, seq) in seqs.iter().enumerate() {
-                if i % 2 == 1 {
-                    index
-                        .insert(due_key(T0 + 1_000_000, *seq).as_slice(), ())
-                        .expect("insert");
-                }
-            }
-            txn.open_table(META)
-                .expect("meta")
-                .insert(META_SCHEMA_VERSION, 3u32.to_be_bytes().as_slice())
-                .expect("insert");
-        }
-        txn.commit().expect("commit");
-    }
+    // Schema 3's entries: the Deactivation Dates of the odd keys only.
+    let older: Vec<Vec<u8>> = seqs
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .map(|seq| due_key(T0 + 1_000_000, *seq))
+        .collect();
+    as_older_schema(&path, 3, 10, &older);
     let (store, _, _) = open(dir.path());
     assert_eq!(due_by(&store, T0 + 100), ["k0", "k2", "k4", "k6", "k8"]);
     assert_eq!(due_by(&store, i64::MAX).len(), 10);
@@ -597,7 +579,7 @@ fn a_schema_3_store_is_migrated_and_its_due_rotations_are_made() {
     assert_eq!(kms.sweep_dates(T0 + 100).expect("sweep"), 5);
     assert!(due_by(&store, T0 + 100).is_empty(), "nothing left due");
     for i in (0..10).step_by(2) {
-        let named = by_name(&store, &format!("key-{i}"));
+        let named = store_common::by_name(store.as_ref(), &format!("key-{i}"));
         assert_eq!(named.len(), 1);
         assert_ne!(
             named[0],
