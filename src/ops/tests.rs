@@ -77,12 +77,18 @@ fn one(
     operation: Operation,
     payload: RequestPayload,
 ) -> ResponseBatchItem {
-    let mut r = send(
-        kms,
-        &alice(),
-        header(version, 1),
-        vec![item(operation, payload)],
-    );
+    one_as(kms, &alice(), version, operation, payload)
+}
+
+/// [`one`] sent by `who`.
+fn one_as(
+    kms: &Kms,
+    who: &Principal,
+    version: KmipVersion,
+    operation: Operation,
+    payload: RequestPayload,
+) -> ResponseBatchItem {
+    let mut r = send(kms, who, header(version, 1), vec![item(operation, payload)]);
     assert_eq!(r.batch_item.len(), 1);
     r.batch_item.remove(0)
 }
@@ -4062,20 +4068,14 @@ fn encrypt_and_decrypt_refuse_with_the_spec_reasons() {
         ResultReason::ObjectNotFound,
         "missing",
     );
-    let r = send(
+    let r = one_as(
         &kms,
         &Principal::new("bob"),
-        header(v, 1),
-        vec![item(
-            Operation::Encrypt,
-            encrypt_req(&key, ecb(), &block, None),
-        )],
+        v,
+        Operation::Encrypt,
+        encrypt_req(&key, ecb(), &block, None),
     );
-    refused(
-        r.batch_item[0].clone(),
-        ResultReason::PermissionDenied,
-        "another client",
-    );
+    refused(r, ResultReason::PermissionDenied, "another client");
     let r = one(
         &kms,
         v,
@@ -4521,20 +4521,14 @@ fn rekey_refusals_attributes_usage_limits_and_owner() {
         );
 
         let key = create_key(&kms, v, 128, "alices");
-        let r = send(
+        let r = one_as(
             &kms,
             &Principal::new("bob"),
-            header(v, 1),
-            vec![item(
-                Operation::ReKey,
-                rekey_req(v, Some(&key), None, vec![]),
-            )],
+            v,
+            Operation::ReKey,
+            rekey_req(v, Some(&key), None, vec![]),
         );
-        refused(
-            r.batch_item[0].clone(),
-            ResultReason::PermissionDenied,
-            "bob",
-        );
+        refused(r, ResultReason::PermissionDenied, "bob");
 
         let r = rekey(
             &kms,
@@ -4609,16 +4603,14 @@ fn rekey_refusals_attributes_usage_limits_and_owner() {
         // An administrator re-keys Alice's key: the replacement is Alice's.
         let mut admin_kms = kms;
         admin_kms.policy.administrators = vec!["ops".into()];
-        let r = send(
+        let r = one_as(
             &admin_kms,
             &Principal::new("ops"),
-            header(v, 1),
-            vec![item(
-                Operation::ReKey,
-                rekey_req(v, Some(&replacement), None, vec![]),
-            )],
+            v,
+            Operation::ReKey,
+            rekey_req(v, Some(&replacement), None, vec![]),
         );
-        let third = rekeyed_uid(&r.batch_item[0]);
+        let third = rekeyed_uid(&r);
         let r = one(&admin_kms, v, Operation::Get, get_req(&third, None));
         assert_eq!(
             r.result_status,
